@@ -1,0 +1,24 @@
+# hermit's front door. `make demo` runs the whole product on the embedded lake; `make test`
+# runs the test suite. Both install the locked environment first (uv, from PyPI).
+UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+
+.PHONY: setup demo test lint dev bench
+setup:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
+	@$(UV) sync --frozen --quiet
+
+demo: setup
+	$(UV) run hermit demo
+
+test: setup
+	$(UV) run pytest
+
+lint: setup
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+dev: setup
+	$(UV) run dg dev
+
+bench: setup
+	$(UV) run --group bench python bench/run.py

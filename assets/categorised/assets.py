@@ -1,0 +1,115 @@
+"""Categorised layer: every validated connection becomes a session with hostname, service,
+category, country and direction."""
+
+import datetime as dt
+
+import dagster as dg
+import polars as pl
+
+from assets.lake import Lake
+from assets.publishing import WARN_CHECK, LayerStep, Output, check_specs, partition_days
+from workflows.partitions import DAILY
+from workflows.resources import LakeResource, ReferenceResource
+
+GROUP = "categorised"
+SESSIONS = dg.AssetKey(["categorised", "sessions"])
+UNKNOWN_DOMAINS = dg.AssetKey(["categorised", "unknown_domains"])
+
+# Passive DNS needs the answers a client received before midnight for connections after it.
+_PREVIOUS_DAY = dg.TimeWindowPartitionMapping(
+    start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
+)
+
+
+def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
+    """The validated rows of `table` for `days`; an empty, typed frame where none were written."""
+    from assets.validated.schemas import VALIDATED_SCHEMAS
+
+    frames = [
+        f for f in (lake.read_partition("validated", table, d) for d in days) if f is not None
+    ]
+    if not frames:
+        return pl.DataFrame(schema=VALIDATED_SCHEMAS[table])
+    return pl.concat(frames, how="vertical_relaxed")
+
+
+@dg.multi_asset(
+    name="categorise_sessions",
+    specs=[
+        dg.AssetSpec(
+            SESSIONS,
+            group_name=GROUP,
+            description="One row per connection: monitored client, hostname (and where it came "
+            "from), registered domain, service, category, remote country, direction, local time.",
+            deps=[
+                dg.AssetDep(["validated", "conn"]),
+                dg.AssetDep(["validated", "dns"], partition_mapping=_PREVIOUS_DAY),
+                dg.AssetDep(["validated", "ssl"]),
+                dg.AssetDep(["validated", "http"]),
+            ],
+            kinds={"parquet", "polars"},
+        ),
+        dg.AssetSpec(
+            UNKNOWN_DOMAINS,
+            group_name=GROUP,
+            description="The day's most frequent registered domains the taxonomy does not "
+            "classify yet, so the taxonomy can grow from real traffic.",
+            deps=[SESSIONS],
+            kinds={"parquet"},
+        ),
+    ],
+    check_specs=[*check_specs(SESSIONS, warnings=True), *check_specs(UNKNOWN_DOMAINS)],
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    can_subset=False,
+    pool="hermit_lake",
+)
+def categorise_sessions(
+    context: dg.AssetExecutionContext, lake: LakeResource, reference: ReferenceResource
+):
+    from assets.categorised.sessions import categorise, unknown_domains
+
+    store = lake.get()
+    ref = reference.get()
+    suite_checks = {k: tuple(s.name for s in check_specs(k)) for k in (SESSIONS, UNKNOWN_DOMAINS)}
+    suite_checks[SESSIONS] += (WARN_CHECK,)
+    step = LayerStep(context, store, [SESSIONS, UNKNOWN_DOMAINS], suite_checks)
+    for day in partition_days(context):
+        conn = store.read_partition("validated", "conn", day)
+        if conn is None:
+            raise dg.Failure(
+                f"validated/conn has no partition {day}: materialise the validated layer first."
+            )
+        result = categorise(
+            conn,
+            read_validated(store, "dns", [day - dt.timedelta(days=1), day]),
+            read_validated(store, "ssl", [day]),
+            read_validated(store, "http", [day]),
+            reference=ref,
+        )
+        stats = {k: v for k, v in result.stats.items() if isinstance(v, int | float)}
+        unknown = unknown_domains(result.sessions)
+        step.publish_day(
+            day,
+            [
+                Output(
+                    SESSIONS,
+                    "categorised",
+                    "sessions",
+                    result.sessions,
+                    "categorised.sessions",
+                    {"validated_conn": conn.height, **stats},
+                ),
+                Output(
+                    UNKNOWN_DOMAINS,
+                    "categorised",
+                    "unknown_domains",
+                    unknown,
+                    "categorised.unknown_domains",
+                ),
+            ],
+        )
+    yield from step.results()
+
+
+CATEGORISED_ASSETS = [categorise_sessions]

@@ -1,0 +1,51 @@
+"""The period report: a self-contained HTML page (and its figures) for a configured period."""
+
+import dagster as dg
+
+from workflows.resources import LakeResource
+
+REPORT = dg.AssetKey(["reports", "period_report"])
+
+
+class PeriodReportConfig(dg.Config):
+    """Period to report; empty dates mean every day the reporting layer holds."""
+
+    start: str = ""
+    end: str = ""
+    name: str = "period_report"
+    compare_start: str = ""
+    compare_end: str = ""
+
+
+@dg.asset(
+    key=REPORT,
+    group_name="reports",
+    deps=[dg.AssetKey(["reporting", "daily_summary"])],
+    kinds={"html"},
+)
+def period_report(
+    context: dg.AssetExecutionContext, config: PeriodReportConfig, lake: LakeResource
+) -> dg.MaterializeResult:
+    """A self-contained HTML report (charts and tables, no network needed to view it) of the
+    reporting tables over a period, with the figures beside it as Parquet and CSV."""
+    from assets.report.build import build_period_report, parse_period
+
+    store = lake.get()
+    start, end = parse_period(store, config.start, config.end)
+    compare = None
+    if config.compare_start and config.compare_end:
+        compare = parse_period(store, config.compare_start, config.compare_end)
+    out = build_period_report(store, start, end, name=config.name, compare=compare)
+    context.log.info(f"report written to {out.html}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": out.html,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "days": out.days,
+            **{k: v for k, v in out.headline.items() if isinstance(v, int | float | str)},
+        }
+    )
+
+
+REPORT_ASSETS = [period_report]

@@ -1,0 +1,63 @@
+"""Reporting layer: small daily aggregates of the categorised sessions, read directly by BI
+tools (Hive-partitioned Parquet)."""
+
+import dagster as dg
+
+from assets.publishing import LayerStep, Output, check_specs, partition_days
+from workflows.partitions import DAILY
+from workflows.resources import LakeResource
+
+GROUP = "reporting"
+TABLE_DESCRIPTIONS = {
+    "activity_by_category": "Sessions, bytes, active clients and shares per category and day.",
+    "top_services": "Services ranked by sessions, overall and within each category.",
+    "hourly_activity": "Sessions per local hour (the monitored network's zone) and category.",
+    "weekday_activity": "Sessions per local weekday and category.",
+    "country_activity": "Outbound destinations and inbound sources by country.",
+    "suspect_activity": "Obfuscation, crypto, scanning/probing of the monitored networks and "
+    "periodic beaconing.",
+    "daily_summary": "Totals for the day: sessions, bytes, clients, unknown share.",
+}
+KEYS = {t: dg.AssetKey(["reporting", t]) for t in TABLE_DESCRIPTIONS}
+
+
+@dg.multi_asset(
+    name="build_reporting_tables",
+    specs=[
+        dg.AssetSpec(
+            key,
+            group_name=GROUP,
+            description=TABLE_DESCRIPTIONS[t],
+            deps=[dg.AssetKey(["categorised", "sessions"])],
+            kinds={"parquet"},
+        )
+        for t, key in KEYS.items()
+    ],
+    check_specs=[spec for key in KEYS.values() for spec in check_specs(key)],
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    can_subset=False,
+    pool="hermit_lake",
+)
+def build_reporting_tables(context: dg.AssetExecutionContext, lake: LakeResource):
+    from assets.reporting.tables import build_reporting_tables as build
+
+    store = lake.get()
+    step = LayerStep(
+        context,
+        store,
+        list(KEYS.values()),
+        {k: tuple(s.name for s in check_specs(k)) for k in KEYS.values()},
+    )
+    for day in partition_days(context):
+        sessions = store.read_partition("categorised", "sessions", day)
+        if sessions is None:
+            raise dg.Failure(f"categorised/sessions has no partition {day}: materialise it first.")
+        tables = build(sessions, day=day)
+        step.publish_day(
+            day, [Output(KEYS[t], "reporting", t, tables[t], f"reporting.{t}") for t in KEYS]
+        )
+    yield from step.results()
+
+
+REPORTING_ASSETS = [build_reporting_tables]

@@ -1,0 +1,112 @@
+"""Validated layer: raw Zeek logs -> typed Parquet tables and their quarantine, one pair per log."""
+
+import datetime as dt
+import functools
+import posixpath
+
+import dagster as dg
+
+from assets.lake import Lake
+from assets.publishing import LayerStep, Output, check_specs, partition_days
+from workflows.partitions import DAILY
+from workflows.resources import LakeResource
+
+GROUP = "validated"
+TABLES = ("conn", "dns", "ssl", "http")
+
+
+def collect_raw_files(lake: Lake, table: str, day: dt.date, lateness_days: int) -> list:
+    """Every raw file of `table`, in every sensor's folders day..day+L (the time rule)."""
+    from assets.validated.transform import RawFile, log_table
+
+    files = []
+    for sensor in lake.raw_sensors():
+        for offset in range(lateness_days + 1):
+            folder_day = day + dt.timedelta(days=offset)
+            for path in lake.raw_files(sensor, folder_day):
+                if log_table(posixpath.basename(path)) != table:
+                    continue
+                files.append(
+                    RawFile(
+                        source_file=lake.raw_relpath(path),
+                        folder_day=folder_day,
+                        sensor=sensor,
+                        load=functools.partial(lake.read_raw_bytes, path),
+                    )
+                )
+    return files
+
+
+def _validated_asset(table: str) -> dg.AssetsDefinition:
+    valid_key = dg.AssetKey(["validated", table])
+    quarantine_key = dg.AssetKey(["quarantine", table])
+
+    @dg.multi_asset(
+        name=f"validate_{table}",
+        specs=[
+            dg.AssetSpec(
+                valid_key,
+                group_name=GROUP,
+                description=f"Typed Zeek {table} records, one row per raw record that passed "
+                "validation, in the UTC day of its own timestamp.",
+                kinds={"parquet", "polars"},
+            ),
+            dg.AssetSpec(
+                quarantine_key,
+                group_name="validated",
+                description=f"Raw {table} records that could not be validated, with the reason, "
+                "source file, line number and raw text.",
+                kinds={"parquet"},
+            ),
+        ],
+        check_specs=[
+            *check_specs(valid_key),
+            *check_specs(quarantine_key),
+        ],
+        partitions_def=DAILY,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=False,
+        pool="hermit_lake",
+    )
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
+        from assets.validated.transform import validate_partition
+
+        store = lake.get()
+        lateness = lake.settings().lateness_days
+        step = LayerStep(
+            context,
+            store,
+            [valid_key, quarantine_key],
+            {
+                valid_key: (check_specs(valid_key)[0].name,),
+                quarantine_key: (check_specs(quarantine_key)[0].name,),
+            },
+        )
+        for day in partition_days(context):
+            files = collect_raw_files(store, table, day, lateness)
+            result = validate_partition(files, table, day, lateness)
+            counts = dict(result.counts)
+            counts["raw_files"] = len(files)
+            context.log.info(f"{table} {day}: {counts}")
+            step.publish_day(
+                day,
+                [
+                    Output(
+                        valid_key, "validated", table, result.valid, f"validated.{table}", counts
+                    ),
+                    Output(
+                        quarantine_key,
+                        "quarantine",
+                        table,
+                        result.quarantine,
+                        "quarantine.records",
+                        {"quarantined": result.quarantine.height},
+                    ),
+                ],
+            )
+        yield from step.results()
+
+    return _asset
+
+
+VALIDATED_ASSETS = [_validated_asset(t) for t in TABLES]

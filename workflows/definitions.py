@@ -1,0 +1,25 @@
+"""hermit's Dagster definitions: every layer's assets and checks, the jobs, schedules, sensors
+and resources. `dg dev` / `dagster dev` load this module."""
+
+import dagster as dg
+
+from assets.categorised.assets import CATEGORISED_ASSETS
+from assets.report.assets import REPORT_ASSETS
+from assets.reporting.assets import REPORTING_ASSETS
+from assets.validated.assets import VALIDATED_ASSETS
+from workflows.jobs import DAILY_PIPELINE_JOB
+from workflows.resources import LakeResource, ReferenceResource
+
+
+def build_definitions() -> dg.Definitions:
+    """The Definitions object (also used by tests and the `hermit` command)."""
+    return dg.Definitions(
+        assets=[*VALIDATED_ASSETS, *CATEGORISED_ASSETS, *REPORTING_ASSETS, *REPORT_ASSETS],
+        jobs=[DAILY_PIPELINE_JOB],
+        resources={"lake": LakeResource(), "reference": ReferenceResource()},
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions()
