@@ -11,12 +11,15 @@ from workflows.jobs import DAILY_PIPELINE_JOB
 from workflows.resources import LakeResource, ReferenceResource
 
 
-def build_definitions() -> dg.Definitions:
-    """The Definitions object (also used by tests and the `hermit` command)."""
+def build_definitions(
+    lake: LakeResource | None = None, reference: ReferenceResource | None = None
+) -> dg.Definitions:
+    """The Definitions object (also used by tests and the `hermit` command, which may point
+    the lake elsewhere)."""
     return dg.Definitions(
         assets=[*VALIDATED_ASSETS, *CATEGORISED_ASSETS, *REPORTING_ASSETS, *REPORT_ASSETS],
         jobs=[DAILY_PIPELINE_JOB],
-        resources={"lake": LakeResource(), "reference": ReferenceResource()},
+        resources={"lake": lake or LakeResource(), "reference": reference or ReferenceResource()},
     )
 
 

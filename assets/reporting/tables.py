@@ -162,19 +162,23 @@ def top_services(monitored: pl.LazyFrame) -> pl.LazyFrame:
     bytes desc, service asc). Unique key: (direction, category, service); all services are
     kept (the taxonomy is small), so period rankings can be recomputed exactly.
     """
-    order = (["sessions", "bytes", "service"], [True, True, False])
-    ranked = (
+
+    def rank(*over: str) -> pl.Expr:
+        return pl.int_range(1, pl.len() + 1).over(*over).cast(pl.Int32)
+
+    return (
         monitored.group_by("direction", "category", "service")
         .agg(*_counts())
-        .sort(["direction", *order[0]], descending=[False, *order[1]])
+        .sort(
+            ["direction", "sessions", "bytes", "service"],
+            descending=[False, True, True, False],
+        )
+        # the frame is sorted, so a running index within each group is the rank
         .with_columns(
-            (pl.int_range(1, pl.len() + 1).over("direction")).cast(pl.Int32).alias("rank_overall"),
-            (pl.int_range(1, pl.len() + 1).over("direction", "category"))
-            .cast(pl.Int32)
-            .alias("rank_in_category"),
+            rank("direction").alias("rank_overall"),
+            rank("direction", "category").alias("rank_in_category"),
         )
     )
-    return ranked
 
 
 def hourly_activity(monitored: pl.LazyFrame) -> pl.LazyFrame:
@@ -258,9 +262,12 @@ def daily_summary(sessions: pl.LazyFrame) -> pl.LazyFrame:
         count(unknown).alias("unknown_sessions"),
         pl.when(count(out) > 0).then(count(unknown) / count(out)).alias("unknown_share"),
         count(monitored & pl.col("hostname").is_not_null()).alias("attributed_sessions"),
-        pl.col("local_ip").filter(monitored).drop_nulls().n_unique().cast(_I64).alias(
-            "active_clients"
-        ),
+        pl.col("local_ip")
+        .filter(monitored)
+        .drop_nulls()
+        .n_unique()
+        .cast(_I64)
+        .alias("active_clients"),
         pl.col("remote_country")
         .filter(monitored)
         .drop_nulls()

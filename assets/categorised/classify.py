@@ -1,0 +1,96 @@
+"""Service and category from the taxonomy, in rule order.
+
+1. domain: the longest taxonomy suffix of the hostname (``qq.com`` covers ``mail.qq.com``)
+2. domain (SNI pattern): a TLS name matching a service's ``sni_patterns`` (Tor's relay-style
+   ``www.<random>.com``) that no domain rule claimed, that the client never resolved
+   through DNS or that was seen on one of the service's ports
+3. ip_prefix: the longest taxonomy prefix containing the remote address, only for flows
+   without a hostname (a hostname that no rule knows is an unknown domain, not the
+   hosting provider's service)
+4. port: the responder port (proto + port; the narrowest taxonomy range wins)
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from assets.categorised.addresses import lookup_ranges
+from assets.reference.loaders import UNKNOWN_CATEGORY, UNKNOWN_SERVICE, Taxonomy
+
+
+def match_domains(names: pl.Series, domain_rules: pl.DataFrame) -> pl.DataFrame:
+    """Distinct names -> frame(name, service_id) by longest matching suffix (null: none)."""
+    frame = pl.DataFrame({"name": names.cast(pl.String)}).filter(pl.col("name").is_not_null())
+    frame = frame.unique()
+    cands = (
+        frame.with_columns(_labels=pl.col("name").str.split("."))
+        .with_columns(_skip=pl.int_ranges(0, pl.col("_labels").list.len()))
+        .explode("_skip")
+        .with_columns(suffix=pl.col("_labels").list.slice(pl.col("_skip")).list.join("."))
+        .join(domain_rules, on="suffix", how="inner")
+        .sort("_skip")  # fewest labels skipped = longest suffix
+        .unique(subset="name", keep="first")
+        .select("name", "service_id")
+    )
+    return frame.join(cands, on="name", how="left")
+
+
+def _sni_pattern_service(taxonomy: Taxonomy) -> pl.Expr:
+    """Expression giving the service of an unmatched, pattern-like TLS name (else null)."""
+    expr = pl.lit(None, dtype=pl.String)
+    port_key = pl.col("proto") + pl.lit("/") + pl.col("resp_p").cast(pl.String)
+    # few rules (Tor only by default): a when-chain, first listed rule wins
+    for row in reversed(list(taxonomy.sni_rules.iter_rows(named=True))):
+        on_port = port_key.is_in(_single_ports(row["ports"]))
+        hit = (
+            (pl.col("hostname_source") == "sni")
+            & pl.col("_ascii").str.contains(row["pattern"])
+            & (~pl.col("_resolved") | on_port)
+        )
+        expr = pl.when(hit).then(pl.lit(row["service_id"])).otherwise(expr)
+    return expr
+
+
+def _single_ports(rules: list[str]) -> list[str]:
+    out = []
+    for r in rules:
+        proto, ports = r.split("/")
+        lo, _, hi = ports.partition("-")
+        out += [f"{proto}/{p}" for p in range(int(lo), int(hi or lo) + 1)]
+    return out
+
+
+def classify(frame: pl.DataFrame, taxonomy: Taxonomy) -> pl.DataFrame:
+    """Add service, category, match_source.
+
+    ``frame`` needs: _ascii (IDNA hostname or null), hostname_source, _resolved (client
+    resolved that name through DNS), remote_ip, proto, resp_p.
+    """
+    domains = match_domains(frame.get_column("_ascii"), taxonomy.domain_rules).rename(
+        {"name": "_ascii", "service_id": "_sid_domain"}
+    )
+    out = frame.join(domains, on="_ascii", how="left", maintain_order="left")
+    out = out.with_columns(
+        _sid_sni=pl.when(pl.col("_sid_domain").is_null()).then(_sni_pattern_service(taxonomy)),
+        _sid_ip=pl.when(pl.col("_ascii").is_null()).then(
+            lookup_ranges(out, "remote_ip", taxonomy.ip_rules, "service_id")
+        ),
+    )
+    ports = taxonomy.port_rules.rename({"port": "resp_p", "service_id": "_sid_port"})
+    out = out.join(ports, on=["proto", "resp_p"], how="left", maintain_order="left")
+    out = out.with_columns(
+        _sid=pl.coalesce("_sid_domain", "_sid_sni", "_sid_ip", "_sid_port"),
+        match_source=pl.when(pl.col("_sid_domain").is_not_null() | pl.col("_sid_sni").is_not_null())
+        .then(pl.lit("domain"))
+        .when(pl.col("_sid_ip").is_not_null())
+        .then(pl.lit("ip_prefix"))
+        .when(pl.col("_sid_port").is_not_null())
+        .then(pl.lit("port"))
+        .otherwise(pl.lit("none")),
+    )
+    services = taxonomy.services.rename({"service_id": "_sid"})
+    out = out.join(services, on="_sid", how="left", maintain_order="left")
+    return out.with_columns(
+        service=pl.col("service").fill_null(UNKNOWN_SERVICE),
+        category=pl.col("category").fill_null(UNKNOWN_CATEGORY),
+    ).drop("_sid_domain", "_sid_sni", "_sid_ip", "_sid_port", "_sid")

@@ -1,0 +1,144 @@
+"""Hostname attribution: TLS SNI (by uid) > HTTP Host (by uid) > passive DNS > none.
+
+Passive DNS: the most recent DNS answer the same client (id_orig_h) received for the
+connection's responder address, at or before the connection start, still within the
+answer's TTL (plus a small grace, because clients and resolvers keep answers a little past
+expiry) and never older than a recency cap. Everything is joins and expressions.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from assets.categorised.addresses import is_ip_literal
+
+DNS_TTL_GRACE_S = 60.0
+DNS_MAX_AGE_S = 6 * 3600.0
+
+SOURCE_SNI = "sni"
+SOURCE_HTTP = "http_host"
+SOURCE_DNS = "dns"
+SOURCE_NONE = "none"
+
+
+def normalise_hostname(expr: pl.Expr, *, strip_port: bool = False) -> pl.Expr:
+    """Lower case, no surrounding space or trailing dots; IP literals and empties -> null."""
+    s = expr.str.strip_chars().str.to_lowercase()
+    if strip_port:
+        s = s.str.replace(r":\d*$", "")  # Host headers carry ":port"
+    s = s.str.strip_chars_end(".")
+    name = (s.str.len_chars() > 0) & ~s.str.starts_with("[") & ~s.str.contains(r"[\s/]")
+    return pl.when(name & ~is_ip_literal(s)).then(s)
+
+
+def normalised_column(frame: pl.DataFrame, col: str, out: str, *, strip_port: bool = False):
+    """Add ``out`` = normalise_hostname(``col``), computed once per distinct value."""
+    names = frame.select(pl.col(col)).unique().drop_nulls()
+    names = names.with_columns(normalise_hostname(pl.col(col), strip_port=strip_port).alias(out))
+    return frame.join(names, on=col, how="left", maintain_order="left")
+
+
+def _first_per_uid(frame: pl.DataFrame, col: str) -> pl.DataFrame:
+    return (
+        frame.filter(pl.col(col).is_not_null() & pl.col("uid").is_not_null())
+        .sort("ts")
+        .unique(subset="uid", keep="first")
+        .select("uid", col)
+    )
+
+
+def sni_by_uid(ssl: pl.DataFrame) -> pl.DataFrame:
+    """uid -> first non-empty TLS server name of that connection."""
+    frame = normalised_column(ssl.select("uid", "ts", "server_name"), "server_name", "sni")
+    return _first_per_uid(frame, "sni")
+
+
+def http_host_by_uid(http: pl.DataFrame) -> pl.DataFrame:
+    """uid -> Host header of the first request on that connection that had one."""
+    frame = http.select("uid", "ts", "host")
+    frame = normalised_column(frame, "host", "http_host", strip_port=True)
+    return _first_per_uid(frame, "http_host")
+
+
+def dns_answers(dns: pl.DataFrame) -> pl.DataFrame:
+    """One row per answered address: client, ip, dns_ts, dns_name, ttl (seconds), by time."""
+    d = dns.select("ts", "id_orig_h", "query", "answers", "ttls").filter(
+        pl.col("answers").list.len() > 0
+    )
+    d = normalised_column(d, "query", "dns_name").filter(pl.col("dns_name").is_not_null())
+    return (
+        d.with_columns(_i=pl.int_ranges(0, pl.col("answers").list.len()))
+        .explode("answers", "_i")
+        .select(
+            client=pl.col("id_orig_h"),
+            ip=pl.col("answers").str.to_lowercase(),
+            dns_ts=pl.col("ts"),
+            dns_name=pl.col("dns_name"),
+            ttl=pl.col("ttls").list.get(pl.col("_i"), null_on_oob=True),
+        )
+        # CNAME/MX/TXT answers can never equal a connection address; a cheap character
+        # test drops most of them before the join
+        .filter(pl.col("ip").str.contains(r"^[0-9a-f:.]+$"))
+        .sort("dns_ts", "dns_name")
+    )
+
+
+def passive_dns(
+    conns: pl.DataFrame,
+    dns: pl.DataFrame,
+    *,
+    ttl_grace_s: float = DNS_TTL_GRACE_S,
+    max_age_s: float = DNS_MAX_AGE_S,
+) -> pl.DataFrame:
+    """``conns`` (_row, ts, id_orig_h, id_resp_h) -> _row, dns_name (null: no valid answer)."""
+    answers = dns_answers(dns)
+    left = conns.select("_row", "ts", client="id_orig_h", ip="id_resp_h").sort("ts")
+    if answers.height == 0 or left.height == 0:
+        return left.select("_row", dns_name=pl.lit(None, dtype=pl.String))
+    hit = left.join_asof(
+        answers,
+        left_on="ts",
+        right_on="dns_ts",
+        by=["client", "ip"],
+        strategy="backward",
+        check_sortedness=False,  # both sides sorted by time above
+    )
+    age = (pl.col("ts") - pl.col("dns_ts")).dt.total_microseconds() / 1e6
+    limit = pl.min_horizontal(pl.col("ttl").fill_null(max_age_s) + ttl_grace_s, pl.lit(max_age_s))
+    return hit.select("_row", dns_name=pl.when(age <= limit).then(pl.col("dns_name")))
+
+
+def attribute_hostnames(
+    conn: pl.DataFrame,
+    dns: pl.DataFrame,
+    ssl: pl.DataFrame,
+    http: pl.DataFrame,
+    *,
+    ttl_grace_s: float = DNS_TTL_GRACE_S,
+    max_age_s: float = DNS_MAX_AGE_S,
+) -> pl.DataFrame:
+    """conn (with a ``_row`` index) + hostname, hostname_source, in DESIGN.md's precedence."""
+    out = conn.join(sni_by_uid(ssl), on="uid", how="left").join(
+        http_host_by_uid(http), on="uid", how="left"
+    )
+    need_dns = out.filter(pl.col("sni").is_null() & pl.col("http_host").is_null())
+    pdns = passive_dns(
+        need_dns.select("_row", "ts", "id_orig_h", "id_resp_h"),
+        dns,
+        ttl_grace_s=ttl_grace_s,
+        max_age_s=max_age_s,
+    )
+    out = out.join(pdns, on="_row", how="left")
+    return out.with_columns(
+        hostname=pl.coalesce("sni", "http_host", "dns_name"),
+        hostname_source=pl.when(pl.col("sni").is_not_null())
+        .then(pl.lit(SOURCE_SNI))
+        .when(pl.col("http_host").is_not_null())
+        .then(pl.lit(SOURCE_HTTP))
+        .when(pl.col("dns_name").is_not_null())
+        .then(pl.lit(SOURCE_DNS))
+        .otherwise(pl.lit(SOURCE_NONE)),
+    ).drop("sni", "http_host", "dns_name")
+
+
+HOSTNAME_SOURCES = (SOURCE_SNI, SOURCE_HTTP, SOURCE_DNS, SOURCE_NONE)

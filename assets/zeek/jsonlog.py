@@ -1,0 +1,91 @@
+"""Zeek JSON logs: one object per line, flat keys (`id.orig_h`), absent key = unset.
+
+All lines are decoded by one native `str.json_decode` call; only when that refuses the file
+(a damaged line) are lines checked one by one to find which are not JSON objects. Scalar
+values become String (the typed conversion casts them like TSV text), arrays List(String).
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from assets.zeek.records import LINE, RAW, Segment, ZeekRead, problems
+
+
+def read_json(data: bytes) -> ZeekRead:
+    """Read Zeek JSON-lines bytes that end with a newline (or are empty)."""
+    out = ZeekRead()
+    text = data.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    frame = pl.DataFrame(
+        {
+            LINE: pl.int_range(1, len(lines) + 1, dtype=pl.Int64, eager=True),
+            RAW: pl.Series(lines, dtype=pl.String),
+        }
+    )
+    # `#` lines are comments (Zeek writes none in JSON, but a header may be prepended)
+    frame = frame.filter(~pl.col(RAW).str.starts_with("#"))
+    stripped = pl.col(RAW).str.strip_chars()
+    is_object = stripped.str.starts_with("{") & stripped.str.ends_with("}")
+    shaped = frame.filter(is_object)
+    decoded = _decode_all(shaped[RAW])
+    if decoded is None:
+        ok = [_is_json_object(line) for line in shaped[RAW]]
+        shaped = shaped.filter(pl.Series(ok, dtype=pl.Boolean))
+        decoded = _decode_all(shaped[RAW])
+    bad = frame.join(shaped.select(LINE), on=LINE, how="anti")
+    if bad.height:
+        out.problems = problems(
+            "parse_error",
+            bad[LINE].to_list(),
+            bad[RAW].to_list(),
+            ["blank line" if not r.strip() else "not a JSON object" for r in bad[RAW]],
+        )
+    if decoded is not None and shaped.height:
+        values = decoded.struct.unnest() if decoded.dtype.fields else pl.DataFrame()  # type: ignore[union-attr]
+        values = values.select([_as_text(c, values[c].dtype) for c in values.columns])
+        seg = pl.concat([shaped, values], how="horizontal")
+        out.segments.append(
+            Segment(
+                frame=seg,
+                types={},
+                separator=None,
+                set_separator=None,
+                unset=None,
+                empty=None,
+            )
+        )
+    return out
+
+
+def _decode_all(lines: pl.Series) -> pl.Series | None:
+    if lines.len() == 0:
+        return pl.Series(dtype=pl.Struct({}))
+    try:
+        return lines.str.json_decode(infer_schema_length=None)
+    except pl.exceptions.PolarsError:
+        return None
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """Scalars -> String (as the TSV reader gives them), arrays -> List(String)."""
+    col = pl.col(name)
+    if isinstance(dtype, pl.List):
+        inner = dtype.inner
+        if isinstance(inner, pl.Struct):
+            return col.list.eval(pl.element().struct.json_encode()).alias(name)
+        return col.list.eval(pl.element().cast(pl.String, strict=False)).alias(name)
+    if isinstance(dtype, pl.Struct):
+        return col.struct.json_encode().alias(name)
+    return col.cast(pl.String, strict=False).alias(name)

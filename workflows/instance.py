@@ -1,0 +1,62 @@
+"""The Dagster instance hermit's own commands run through (so their runs show in the UI)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOME = PROJECT_ROOT / ".dagster_home"
+DEFAULT_CONFIG = PROJECT_ROOT / "deploy" / "dagster.yaml"
+
+
+def instance_home() -> Path:
+    """DAGSTER_HOME when set, else `<project>/.dagster_home`."""
+    return Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else DEFAULT_HOME
+
+
+def get_instance() -> dg.DagsterInstance:
+    """The persistent instance: DagsterInstance.get() under DAGSTER_HOME, else one under
+    `<project>/.dagster_home` (SQLite, seeded with deploy/dagster.yaml). Point `dagster dev`
+    at the same folder (DAGSTER_HOME=.dagster_home) to see the command's runs in the UI."""
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    DEFAULT_HOME.mkdir(parents=True, exist_ok=True)
+    config = DEFAULT_HOME / "dagster.yaml"
+    if not config.exists() and DEFAULT_CONFIG.exists():
+        shutil.copyfile(DEFAULT_CONFIG, config)
+    return dg.DagsterInstance.from_config(str(DEFAULT_HOME))
+
+
+# Executors a deployment can pick with HERMIT_EXECUTOR: name -> (package module, attribute).
+EXECUTORS = {
+    "in_process": ("dagster", "in_process_executor"),
+    "multiprocess": ("dagster", "multiprocess_executor"),
+    "celery": ("dagster_celery", "celery_executor"),
+    "k8s": ("dagster_k8s", "k8s_job_executor"),
+    "celery_k8s": ("dagster_celery_k8s", "celery_k8s_job_executor"),
+}
+
+
+def executor_from_env() -> dg.ExecutorDefinition | None:
+    """The executor named by HERMIT_EXECUTOR (None: Dagster's default, multiprocess), so the same
+    definitions run on one machine, a Celery cluster or Kubernetes. Its run config examples are
+    in deploy/executors/."""
+    name = os.environ.get("HERMIT_EXECUTOR", "").strip()
+    if not name:
+        return None
+    if name not in EXECUTORS:
+        raise ValueError(f"HERMIT_EXECUTOR={name!r}: expected one of {', '.join(EXECUTORS)}")
+    module, attribute = EXECUTORS[name]
+    try:
+        package = importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"HERMIT_EXECUTOR={name} needs the {module.replace('_', '-')} package, at the version "
+            f"paired with dagster {dg.__version__} (pip install {module.replace('_', '-')})"
+        ) from exc
+    return getattr(package, attribute)
