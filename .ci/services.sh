@@ -18,3 +18,11 @@ if ! have_postgres; then
   $SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
 fi
 have_postgres && echo "services: PostgreSQL $(ls /usr/lib/postgresql 2>/dev/null | tail -1) server programs present"
+
+# Headless Chromium, for the test that opens the HTML report without network and screenshots it.
+if ! command -v chromium >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+fi
+command -v chromium >/dev/null && echo "services: $(chromium --version 2>/dev/null)"

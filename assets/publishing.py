@@ -96,8 +96,11 @@ class LayerStep:
                 + "\n".join(o.summary() for o in failed.values())
             )
             return False
+        # a table and its companions (e.g. its quarantine) are published under one lock
+        with self.lake.lock_partitions([(o.zone, o.table, day) for o in outputs]):
+            for out in outputs:
+                self.lake.write_partition(out.zone, out.table, day, out.frame)
         for out in outputs:
-            self.lake.write_partition(out.zone, out.table, day, out.frame)
             st = self.state[out.key]
             st.days.append(day.isoformat())
             st.rows += out.frame.height

@@ -187,7 +187,7 @@ def test_time_rule_across_midnight_and_the_lateness_window():
     assert validate_partition(files, "conn", NEXT).valid["uid"].to_list() == ["N1"]
     # with L=2 the record in folder D+2 is in window and belongs to D
     wide = validate_partition(files, "conn", D, lateness_days=2)
-    assert wide.valid["uid"].to_list() == ["D1", "D2", "TOO_LATE_FOR_D"]
+    assert wide.valid["uid"].to_list() == ["D1", "TOO_LATE_FOR_D", "D2"]
 
 
 def test_every_raw_record_lands_exactly_once_across_partitions():

@@ -7,8 +7,11 @@ from assets.categorised.assets import CATEGORISED_ASSETS
 from assets.report.assets import REPORT_ASSETS
 from assets.reporting.assets import REPORTING_ASSETS
 from assets.validated.assets import VALIDATED_ASSETS
+from workflows.instance import executor_from_env
 from workflows.jobs import DAILY_PIPELINE_JOB
 from workflows.resources import LakeResource, ReferenceResource
+from workflows.schedules import SCHEDULES
+from workflows.sensors import SENSORS
 
 
 def build_definitions(
@@ -19,6 +22,9 @@ def build_definitions(
     return dg.Definitions(
         assets=[*VALIDATED_ASSETS, *CATEGORISED_ASSETS, *REPORTING_ASSETS, *REPORT_ASSETS],
         jobs=[DAILY_PIPELINE_JOB],
+        schedules=SCHEDULES,
+        sensors=SENSORS,
+        executor=executor_from_env(),
         resources={"lake": lake or LakeResource(), "reference": reference or ReferenceResource()},
     )
 

@@ -17,7 +17,10 @@ from assets.categorised.hostnames import (
     attribute_hostnames,
     normalised_column,
 )
+from assets.categorised.unknown import unknown_domains
 from assets.reference.loaders import UNKNOWN_SERVICE, Reference
+
+__all__ = ["SESSIONS_SCHEMA", "CategorisedResult", "categorise", "session_stats", "unknown_domains"]
 
 SESSIONS_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),

@@ -29,12 +29,12 @@ class _Check:
     flag: pl.Expr  # true where the record fails
     message: str
 
+    leaves_null: bool = False  # failing records always have a null typed value
+
     def may_fail(self, typed: pl.DataFrame) -> bool:
-        if self.reason in ("type_error", "missing_field") and self.field.present_in_segment:
-            # both leave a null in the typed column; a column without nulls passes
-            return typed[self.field.column].null_count() > 0 or self.field.zeek_type.startswith(
-                ("vector", "set", "table")
-            )
+        # a null count is free: a column without nulls cannot fail a null-leaving check
+        if self.leaves_null and self.field.present_in_segment:
+            return typed[self.field.column].null_count() > 0
         return True
 
 
@@ -197,7 +197,7 @@ class _Plan:
             present = self._present(f)
             value = pl.col(f.column)
             if f.name in self.required:
-                checks.append(_Check("missing_field", f, ~present, "is missing or unset"))
+                checks.append(_Check("missing_field", f, ~present, "is missing or unset", True))
             if not f.present_in_segment:
                 continue
             inner = zt.inner_type(f.zeek_type)
@@ -207,11 +207,11 @@ class _Plan:
                     checks.append(_Check("type_error", f, present & bad, f"is not a {f.zeek_type}"))
                 continue
             if zt.polars_dtype(f.zeek_type) != pl.String:
-                bad = value.is_null()
+                message = f"is not a {f.zeek_type}"
+                checks.append(_Check("type_error", f, present & value.is_null(), message, True))
                 rng = zt.out_of_range(value, f.zeek_type)
                 if rng is not None:
-                    bad = bad | rng.fill_null(False)
-                checks.append(_Check("type_error", f, present & bad, f"is not a {f.zeek_type}"))
+                    checks.append(_Check("type_error", f, rng, message))
             if f.zeek_type == "count" or f.zeek_type == "port":
                 checks.append(_Check("negative_count", f, value < 0, "is negative"))
             if f.zeek_type == "addr":

@@ -67,7 +67,7 @@ def _read_single_block(
     frame = _fast_frame(data, header, top + 1, comment_prefix="#")
     if frame is None:
         return False
-    frame, bad = _split_short_rows(frame, header)
+    frame, bad = _split_short_rows(frame, header, data, 1)
     if bad.height:
         parts.append(bad)
     _add_segment(out, frame, header, escaped=data.find(b"\\", spans[top - 1][1]) >= 0)
@@ -105,7 +105,7 @@ def _read_span(
     if frame is None:
         frame, bad = _slow_frame(span, header, line_no)
     else:
-        frame, bad = _split_short_rows(frame, header)
+        frame, bad = _split_short_rows(frame, header, span, line_no)
     if bad.height:
         parts.append(bad)
     _add_segment(out, frame, header, escaped=span.find(b"\\") >= 0)
@@ -136,25 +136,28 @@ def _fast_frame(
     return frame.with_columns(pl.col(LINE).cast(pl.Int64))
 
 
-def _split_short_rows(frame: pl.DataFrame, header: Header) -> tuple[pl.DataFrame, pl.DataFrame]:
-    # Zeek never writes an empty field, so a missing last field means a short line and an
-    # empty first field means a blank line.
+def _split_short_rows(
+    frame: pl.DataFrame, header: Header, text: bytes, first_line: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Move lines with fewer fields than the header (and blank lines) to parse_error.
+
+    Zeek never writes an empty field (it writes the empty marker), and the CSV reader fills
+    the fields a short line lacks with empty strings, so an empty last field marks a short
+    line and an empty first field a blank one. `text` holds the lines from `first_line` on.
+    """
     first, last = header.fields[0], header.fields[-1]
-    short = pl.col(last).is_null() | (pl.col(first) == "")
-    flagged = frame.select(short.any()).item()
-    if not flagged:
+    short = (pl.col(last) == "") | pl.col(last).is_null() | (pl.col(first) == "")
+    if not frame.select(short.any()).item():
         return frame, problems("parse_error", [], [], [])
-    bad = frame.filter(short)
-    n_fields = bad.select(
-        pl.sum_horizontal(pl.col(header.fields).is_not_null().cast(pl.Int32))
-    ).to_series()
-    raws = bad.select(
-        pl.concat_str(header.fields, separator=header.separator, ignore_nulls=True)
-    ).to_series()
-    details = [f"{n} fields, header declares {len(header.fields)}" for n in n_fields]
-    blank = [r == "" for r in raws]
-    details = ["blank line" if b else d for b, d in zip(blank, details, strict=True)]
-    return frame.filter(~short), problems("parse_error", bad[LINE].to_list(), raws.to_list(), details)
+    numbers = frame.filter(short)[LINE].to_list()
+    lines = text.split(b"\n")  # only when a file holds bad lines
+    raws = [lines[n - first_line].decode("utf-8", errors="replace").rstrip("\r") for n in numbers]
+    n = len(header.fields)
+    details = [
+        "blank line" if not r else f"{len(r.split(header.separator))} fields, header declares {n}"
+        for r in raws
+    ]
+    return frame.filter(~short), problems("parse_error", numbers, raws, details)
 
 
 def _split_lines(span: bytes) -> list[str]:
