@@ -380,6 +380,7 @@ def print_report(runs: list[dict], dagster: StepResult | None, meta: dict) -> No
         for col in (
             "step",
             "seconds",
+            "cpu s",
             "rows",
             "rows/s",
             "peak MiB",

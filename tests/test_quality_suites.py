@@ -487,3 +487,29 @@ def test_public_ge_path_gives_the_same_outcome(monkeypatch):
     slow = validate_frame(bad, "validated.conn", partition=DAY)
     assert not slow.success
     assert (slow.evaluated, slow.failed) == (fast.evaluated, fast.failed)
+
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "zeek-sensor-archive"
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason="../shared/realdata is absent")
+@pytest.mark.parametrize("table", ["conn", "dns", "ssl", "http"])
+def test_a_real_sensor_day_passes_its_suites(table):
+    transform = pytest.importorskip("assets.validated.transform")
+    day = dt.date(2024, 4, 20)
+    files = [
+        transform.RawFile(
+            str(p.relative_to(REALDATA)),
+            dt.date.fromisoformat(p.parent.name),
+            "sensor",
+            p.read_bytes,
+        )
+        for p in sorted(REALDATA.glob("*/*"))
+        if transform.log_table(p.name) == table
+    ]
+    result = transform.validate_partition(files, table, day)
+    assert result.valid.height > 0
+    checks = [(result.valid, f"validated.{table}"), (result.quarantine, "quarantine.records")]
+    for frame, suite in checks:
+        out = validate_frame(frame, suite, partition=day.isoformat())
+        assert out.success and not out.failed, out.summary()

@@ -13,7 +13,6 @@ from assets.validated.schemas import REQUIRED_FIELDS, ZEEK_FIELDS
 from assets.validated.transform import log_table
 from assets.zeek.convert import REASON, convert
 from assets.zeek.header import Header, apply_directive
-from assets.zeek.inflate import inflate
 from assets.zeek.reader import read_zeek
 
 DAY = dt.date(2024, 4, 19)
@@ -221,7 +220,9 @@ def test_json_lines_epoch_and_iso_timestamps():
 
 def test_json_bad_lines_are_parse_errors():
     good = {k: v for k, v in conn_record(TS, "J1").items() if v != "-"}
-    read = read_zeek(json_lines([good, '{"ts": 1.0, "uid":', "[1, 2]", good | {"uid": "J2"}]).encode())
+    read = read_zeek(
+        json_lines([good, '{"ts": 1.0, "uid":', "[1, 2]", good | {"uid": "J2"}]).encode()
+    )
     assert read.records == 4
     assert read.problems["line_number"].to_list() == [2, 3]
     assert read.segments[0].frame["uid"].to_list() == ["J1", "J2"]

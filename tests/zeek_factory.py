@@ -141,7 +141,10 @@ def tsv_block(
     set_separator: str = ",",
     open_ts: str = "2024-04-19-00-00-00",
 ) -> str:
-    """One Zeek header block + data lines (+ #close). Rows: dicts by field, sequences, or raw lines."""
+    """One Zeek header block, its data lines and #close.
+
+    Rows: dicts by field name, sequences of values, or raw line strings.
+    """
     names = (["_node_name"] if node_name else []) + list(fields)
     types = (["string"] if node_name else []) + list(fields.values())
     out = [

@@ -53,8 +53,20 @@ def cmd_simulate(args) -> int:
         sensor=args.sensor,
     )
     console.print(f"[bold]simulated[/] into {lake.raw_root}")
-    console.print(summary)
+    _print_simulation(summary)
     return 0
+
+
+def _print_simulation(sim) -> None:
+    rows = ", ".join(f"{log} {n:,}" for log, n in sim.rows.items())
+    console.print(
+        f"{sim.start}..{sim.end}, {sim.sessions_per_day:,} sessions/day, seed {sim.seed}: "
+        f"{rows} records in {sim.files:,} files, {sim.seconds:.1f} s "
+        f"({sim.rows_per_second:,.0f} rows/s)"
+    )
+    if sim.injected:
+        console.print(f"injected quarantine cases: {sim.injected}")
+    console.print(f"ground truth: {sim.ground_truth_path}")
 
 
 def cmd_materialize(args) -> int:
@@ -81,16 +93,15 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from assets.simulate.run import simulate
-
     from assets.report.build import build_period_report
+    from assets.simulate.run import simulate
     from workflows.backfill import materialize_range
 
     lake = _lake(args)
     t0 = time.perf_counter()
     console.rule("1/3 simulate the 2017 scenario")
     sim = simulate(lake, sessions_per_day=args.sessions_per_day, seed=args.seed)
-    console.print(sim)
+    _print_simulation(sim)
     start, end = sim.start, sim.end
     console.rule(f"2/3 materialise every layer {start}..{end} through Dagster")
     run = materialize_range(start, end, lake_root=args.lake, per_day=False, progress=True)
@@ -122,14 +133,19 @@ def _print_headline(headline: dict, truth: dict | None = None) -> None:
     table = Table(title="what the pipeline found")
     table.add_column("figure")
     table.add_column("found", justify="right")
-    planted = (truth or {}).get("period", {}).get("headline", {}) if truth else {}
-    if planted:
+    if truth:
+        from assets.reference.loaders import load_taxonomy
+        from assets.report.fidelity import compare_headline, planted_headline
+
+        categories = {s.name: s.category for s in load_taxonomy().service_list}
+        rows = compare_headline(headline, planted_headline(truth, categories))
         table.add_column("planted", justify="right")
-    for key, value in headline.items():
-        row = [key, _fmt(value)]
-        if planted:
-            row.append(_fmt(planted.get(key, "")))
-        table.add_row(*row)
+        table.add_column("recovered")
+        for r in rows:
+            table.add_row(r.figure, _fmt(r.found), _fmt(r.planted), "yes" if r.ok else "[red]NO[/]")
+    else:
+        for key, value in headline.items():
+            table.add_row(key, _fmt(value))
     console.print(table)
 
 

@@ -23,13 +23,15 @@ def get_instance() -> dg.DagsterInstance:
     """The persistent instance: DagsterInstance.get() under DAGSTER_HOME, else one under
     `<project>/.dagster_home` (SQLite, seeded with deploy/dagster.yaml). Point `dagster dev`
     at the same folder (DAGSTER_HOME=.dagster_home) to see the command's runs in the UI."""
-    if os.environ.get("DAGSTER_HOME"):
+    home = instance_home()
+    if os.environ.get("DAGSTER_HOME") and (home / "dagster.yaml").exists():
         return dg.DagsterInstance.get()
-    DEFAULT_HOME.mkdir(parents=True, exist_ok=True)
-    config = DEFAULT_HOME / "dagster.yaml"
+    # a fresh home (ours, or a DAGSTER_HOME that does not exist yet) gets hermit's defaults
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
     if not config.exists() and DEFAULT_CONFIG.exists():
         shutil.copyfile(DEFAULT_CONFIG, config)
-    return dg.DagsterInstance.from_config(str(DEFAULT_HOME))
+    return dg.DagsterInstance.from_config(str(home))
 
 
 # Executors a deployment can pick with HERMIT_EXECUTOR: name -> (package module, attribute).

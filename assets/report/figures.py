@@ -27,11 +27,13 @@ FIGURES = (
     "suspect",
 )
 USER_DIRECTION = "outbound"
-# Categories that are not "social and web services" for the service ranking.
+# Categories that are not "social and web services" for the service ranking: media and games,
+# plumbing and background traffic (OS updates are machines talking, not users browsing).
 NON_WEB_CATEGORIES = (
     "streaming",
     "gaming",
     "infrastructure",
+    "software_updates",
     "p2p",
     "crypto",
     "obfuscation",

@@ -151,9 +151,10 @@ REASONS = (
     "corrupt_stream",
 )
 
-# One record per key within a partition. dns: a resolver's retransmission is logged again
-# with the same uid/trans_id/query/ts; two answers to one query differ in rcode/answers/
-# rejected, so those are part of the key and only a record logged twice is a duplicate.
+# One record per key within a partition (and sensor: uids are unique per Zeek deployment).
+# dns: a real sensor logs some transactions twice, line for line (same uid, trans_id, query,
+# ts); two different responses to one query (rcode, answers or `rejected` differ) are two
+# records, so those fields are part of the key and only a record logged twice is a duplicate.
 DEDUP_KEYS: dict[str, list[str]] = {
     "conn": ["uid"],
     "ssl": ["uid"],

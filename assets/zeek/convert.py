@@ -23,22 +23,6 @@ _X = "x:"  # prefix of extra-field text columns
 
 
 @dataclass(frozen=True)
-class _Check:
-    reason: str
-    field: _Field
-    flag: pl.Expr  # true where the record fails
-    message: str
-
-    leaves_null: bool = False  # failing records always have a null typed value
-
-    def may_fail(self, typed: pl.DataFrame) -> bool:
-        # a null count is free: a column without nulls cannot fail a null-leaving check
-        if self.leaves_null and self.field.present_in_segment:
-            return typed[self.field.column].null_count() > 0
-        return True
-
-
-@dataclass(frozen=True)
 class _Field:
     name: str  # Zeek field name
     column: str  # output column
@@ -50,9 +34,22 @@ class _Field:
         return pl.col(_R + self.name)
 
 
-def convert(
-    seg: Segment, fields: dict[str, str], required: tuple[str, ...] = ()
-) -> pl.DataFrame:
+@dataclass(frozen=True)
+class _Check:
+    reason: str
+    field: _Field
+    flag: pl.Expr  # true where the record fails
+    message: str
+    leaves_null: bool = False  # failing records always have a null typed value
+
+    def may_fail(self, typed: pl.DataFrame) -> bool:
+        # a null count is free: a column without nulls cannot fail a null-leaving check
+        if self.leaves_null and self.field.present_in_segment:
+            return typed[self.field.column].null_count() > 0
+        return True
+
+
+def convert(seg: Segment, fields: dict[str, str], required: tuple[str, ...] = ()) -> pl.DataFrame:
     """Typed columns of `fields` (Zeek name -> type) + node_name, extra, LINE and REASON."""
     plan = _Plan(seg, fields, required)
     typed = plan.typed(seg.frame)
@@ -97,7 +94,11 @@ class _Plan:
         exprs += [self._text_of(f, self._declared(f)).alias(_X + f) for f in self.extra]
         out = frame.lazy().with_columns(exprs).collect()
         ts = next((f for f in self.fields if f.zeek_type == "time" and f.present_in_segment), None)
-        if ts is not None and out.select((pl.col(ts.column).is_null() & self._present(ts)).any()).item():
+        if (
+            ts is not None
+            and out[ts.column].null_count() > 0
+            and out.select((pl.col(ts.column).is_null() & self._present(ts)).any()).item()
+        ):
             out = out.with_columns(pl.coalesce(ts.column, zt.iso_to_time(ts.raw)).alias(ts.column))
         if self.seg.escaped:
             out = self._decode_escapes(out)
@@ -112,7 +113,9 @@ class _Plan:
     def _present(self, f: _Field) -> pl.Expr:
         if not f.present_in_segment:
             return pl.lit(False)
-        return f.raw.is_not_null() if self.is_json else f.raw != self.seg.unset
+        if self.is_json or self.seg.frame.schema[f.name] != pl.String:
+            return f.raw.is_not_null()  # absent JSON key, or unset number parsed as null
+        return f.raw != self.seg.unset
 
     def _value(self, f: _Field) -> pl.Expr:
         dtype = zt.polars_dtype(f.zeek_type)
@@ -187,7 +190,9 @@ class _Plan:
             member = pl.struct(v.alias(f)).struct.json_encode().str.slice(1).str.strip_suffix("}")
             parts.append(pl.when(v.is_not_null()).then(member))
         body = pl.concat_str(parts, separator=",", ignore_nulls=True)
-        return pl.when(body != "").then(pl.concat_str(pl.lit("{"), body, pl.lit("}"))).alias("extra")
+        return (
+            pl.when(body != "").then(pl.concat_str(pl.lit("{"), body, pl.lit("}"))).alias("extra")
+        )
 
     # --- checks -------------------------------------------------------------------
     def checks(self) -> list[_Check]:
@@ -215,7 +220,9 @@ class _Plan:
             if f.zeek_type == "count" or f.zeek_type == "port":
                 checks.append(_Check("negative_count", f, value < 0, "is negative"))
             if f.zeek_type == "addr":
-                checks.append(_Check("bad_ip", f, present & ~zt.is_ip(value), "is not an IP address"))
+                checks.append(
+                    _Check("bad_ip", f, present & ~zt.is_ip(value), "is not an IP address")
+                )
         return checks
 
     def detail(self) -> pl.Expr:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import zlib
 from dataclasses import dataclass
 
@@ -30,36 +31,12 @@ def inflate(data: bytes) -> Inflated:
     if not is_gzip(data):
         return Inflated(data, None)
     try:
-        return Inflated(_inflate_all(data), None)
-    except _StreamError:
+        return Inflated(gzip.decompress(data), None)
+    except (OSError, EOFError, zlib.error):
         pass
     out: list[bytes] = []
     err = _inflate_chunked(data, out)
     return Inflated(b"".join(out), err)
-
-
-class _StreamError(Exception):
-    pass
-
-
-def _inflate_all(data: bytes) -> bytes:
-    """Fast path: inflate each member in one call; raise _StreamError on any damage."""
-    parts = []
-    rest = data
-    while rest:
-        d = zlib.decompressobj(wbits=31)
-        try:
-            parts.append(d.decompress(rest))
-        except zlib.error as e:
-            raise _StreamError(str(e)) from e
-        if not d.eof:
-            raise _StreamError("unexpected end of compressed stream")
-        rest = d.unused_data
-        if rest and not is_gzip(rest):
-            if rest.strip(b"\x00"):
-                raise _StreamError("trailing garbage after compressed stream")
-            break
-    return b"".join(parts)
 
 
 def _inflate_chunked(data: bytes, out: list[bytes]) -> str | None:

@@ -33,6 +33,8 @@ class Segment:
     unset: str | None = "-"
     empty: str | None = "(empty)"
     escaped: bool = False  # some value holds a `\xNN` escape (TSV only)
+    text: bytes | None = None  # the bytes the lines came from (TSV), to quote raw lines
+    first_line: int = 1  # line number of the first line of `text`
 
     @property
     def fields(self) -> list[str]:
@@ -42,6 +44,13 @@ class Segment:
         """The original line text of `rows` (a subset of `frame`)."""
         if RAW in rows.columns:
             return rows[RAW]
+        if self.text is not None:
+            lines = self.text.split(b"\n")
+            raws = [
+                lines[n - self.first_line].decode("utf-8", errors="replace").rstrip("\r")
+                for n in rows[LINE]
+            ]
+            return pl.Series("raw", raws, dtype=pl.String)
         return rows.select(
             pl.concat_str(self.fields, separator=self.separator or "\t", ignore_nulls=True)
         ).to_series()

@@ -1,37 +1,52 @@
 """Zeek ASCII (TSV) logs: header driven, several header blocks per file allowed.
 
-Data lines between header blocks are parsed by one native `pl.read_csv` call per block
-(all columns String, no quoting); only a block that does not parse cleanly (a line with too
-many fields, bytes that are not UTF-8, a multi-byte separator) falls back to a slower
-line-split path. Lines that do not split into the header's fields become `parse_error`
-problems; every other line is kept verbatim for typed conversion later.
+Data lines between header blocks are parsed by one native `pl.read_csv` call per block (no
+quoting). The caller may name numeric fields (`numeric`: field -> Zeek type); those are
+parsed as numbers by the CSV reader itself (unset -> null), which is the fast path for sound
+data. A block where that fails (a value that is not a number) is re-read with every column
+as text, for vectorised casts that pinpoint the bad records; a block that does not parse at
+all (a line with too many fields, bytes that are not UTF-8, a multi-byte separator) falls
+back to a line-split path. Lines that do not split into the header's fields become
+`parse_error` problems.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import polars as pl
 
 from assets.zeek.header import Header, apply_directive, header_lines
 from assets.zeek.records import LINE, Segment, ZeekRead, problems
 
+_NUMERIC: dict[str, pl.DataType] = {
+    "time": pl.Float64(),
+    "interval": pl.Float64(),
+    "double": pl.Float64(),
+    "count": pl.Int64(),
+    "int": pl.Int64(),
+    "port": pl.Int32(),
+}
 
-def read_tsv(data: bytes) -> ZeekRead:
+
+def read_tsv(data: bytes, numeric: Mapping[str, str] | None = None) -> ZeekRead:
     """Read Zeek TSV bytes that end with a newline (or are empty)."""
     out = ZeekRead()
     parts: list[pl.DataFrame] = []
     spans = header_lines(data)
-    if not _read_single_block(data, spans, out, parts):
+    hint = {f: _NUMERIC[t] for f, t in (numeric or {}).items() if t in _NUMERIC}
+    if not _read_single_block(data, spans, out, parts, hint):
         header = Header()
         pos = 0
         line_no = 1  # line number of the byte at `pos`
         for start, end in spans:
             if start > pos:
-                line_no = _read_span(data[pos:start], line_no, header, out, parts)
+                line_no = _read_span(data[pos:start], line_no, header, out, parts, hint)
             header = _apply(header, data[start:end], out)
             pos = end + 1
             line_no += 1
         if pos < len(data):
-            _read_span(data[pos:], line_no, header, out, parts)
+            _read_span(data[pos:], line_no, header, out, parts, hint)
     if parts:
         out.problems = pl.concat([out.problems, *parts])
     return out
@@ -45,7 +60,11 @@ def _apply(header: Header, line: bytes, out: ZeekRead) -> Header:
 
 
 def _read_single_block(
-    data: bytes, spans: list[tuple[int, int]], out: ZeekRead, parts: list[pl.DataFrame]
+    data: bytes,
+    spans: list[tuple[int, int]],
+    out: ZeekRead,
+    parts: list[pl.DataFrame],
+    hint: dict[str, pl.DataType],
 ) -> bool:
     """The common layout (one header block on top, maybe `#close` at the end): parse the whole
     buffer in one native call, skipping `#` lines, without slicing or counting in Python."""
@@ -55,7 +74,8 @@ def _read_single_block(
     if top == 0 or top == len(spans):
         return False
     bottom = spans[top:]
-    if any(start != prev_end + 1 for (_, prev_end), (start, _) in zip(bottom, bottom[1:])):
+    pairs = zip(bottom, bottom[1:], strict=False)
+    if any(start != prev_end + 1 for (_, prev_end), (start, _) in pairs):
         return False
     if bottom[-1][1] + 1 < len(data):
         return False
@@ -64,17 +84,20 @@ def _read_single_block(
         header = _apply(header, data[start:end], out)
     if not header.fields:
         return False
-    frame = _fast_frame(data, header, top + 1, comment_prefix="#")
+    frame = _fast_frame(data, header, top + 1, hint, comment_prefix="#")
     if frame is None:
         return False
     frame, bad = _split_short_rows(frame, header, data, 1)
     if bad.height:
         parts.append(bad)
-    _add_segment(out, frame, header, escaped=data.find(b"\\", spans[top - 1][1]) >= 0)
+    escaped = data.find(b"\\", spans[top - 1][1]) >= 0
+    _add_segment(out, frame, header, escaped, data, 1)
     return True
 
 
-def _add_segment(out: ZeekRead, frame: pl.DataFrame, header: Header, escaped: bool) -> None:
+def _add_segment(
+    out: ZeekRead, frame: pl.DataFrame, header: Header, escaped: bool, text: bytes, first: int
+) -> None:
     if frame.height:
         out.segments.append(
             Segment(
@@ -85,12 +108,19 @@ def _add_segment(out: ZeekRead, frame: pl.DataFrame, header: Header, escaped: bo
                 unset=header.unset_field,
                 empty=header.empty_field,
                 escaped=escaped,
+                text=text,
+                first_line=first,
             )
         )
 
 
 def _read_span(
-    span: bytes, line_no: int, header: Header, out: ZeekRead, parts: list[pl.DataFrame]
+    span: bytes,
+    line_no: int,
+    header: Header,
+    out: ZeekRead,
+    parts: list[pl.DataFrame],
+    hint: dict[str, pl.DataType],
 ) -> int:
     """Parse the data lines of one span into a Segment (and problems); return next line no."""
     n_lines = span.count(b"\n")
@@ -99,7 +129,7 @@ def _read_span(
         nums = list(range(line_no, line_no + len(lines)))
         parts.append(problems("parse_error", nums, lines, "data line before any #fields header"))
         return line_no + n_lines
-    frame = _fast_frame(span, header, line_no)
+    frame = _fast_frame(span, header, line_no, hint)
     if frame is not None and frame.height != n_lines:
         frame = None
     if frame is None:
@@ -108,32 +138,45 @@ def _read_span(
         frame, bad = _split_short_rows(frame, header, span, line_no)
     if bad.height:
         parts.append(bad)
-    _add_segment(out, frame, header, escaped=span.find(b"\\") >= 0)
+    _add_segment(out, frame, header, span.find(b"\\") >= 0, span, line_no)
     return line_no + n_lines
 
 
 def _fast_frame(
-    span: bytes, header: Header, line_no: int, comment_prefix: str | None = None
+    span: bytes,
+    header: Header,
+    line_no: int,
+    hint: dict[str, pl.DataType],
+    comment_prefix: str | None = None,
 ) -> pl.DataFrame | None:
+    """Native parse: numeric hinted fields typed, the rest text; None when it fails."""
     sep = header.separator
     if len(sep.encode()) != 1:
         return None
-    try:
-        frame = pl.read_csv(
-            span,
-            separator=sep,
-            quote_char=None,
-            has_header=False,
-            schema=dict.fromkeys(header.fields, pl.String),
-            empty_string_is_null=False,
-            row_index_name=LINE,
-            row_index_offset=line_no,
-            raise_if_empty=False,
-            comment_prefix=comment_prefix,
-        )
-    except pl.exceptions.PolarsError:
-        return None  # a line with too many fields, or bytes that are not UTF-8
-    return frame.with_columns(pl.col(LINE).cast(pl.Int64))
+    fields = header.fields
+    # the first and last field stay verbatim text: an empty one marks a blank or short line
+    middle = set(fields[1:-1])
+    typed = {f: hint[f] for f in fields if f in middle and f in hint}
+    attempts = [typed, {}] if typed else [{}]
+    for numeric in attempts:
+        try:
+            frame = pl.read_csv(
+                span,
+                separator=sep,
+                quote_char=None,
+                has_header=False,
+                schema={f: numeric.get(f, pl.String()) for f in fields},
+                null_values={f: header.unset_field for f in numeric} or None,
+                empty_string_is_null=False,
+                row_index_name=LINE,
+                row_index_offset=line_no,
+                raise_if_empty=False,
+                comment_prefix=comment_prefix,
+            )
+        except pl.exceptions.PolarsError:
+            continue  # a value that is not a number; a line with too many fields; not UTF-8
+        return frame.with_columns(pl.col(LINE).cast(pl.Int64))
+    return None
 
 
 def _split_short_rows(
@@ -170,7 +213,9 @@ def _slow_frame(span: bytes, header: Header, line_no: int) -> tuple[pl.DataFrame
     """Line-split path for a span the native reader refused; still vectorised per column."""
     lines = pl.Series("line", _split_lines(span), dtype=pl.String)
     n = len(header.fields)
-    df = pl.DataFrame({LINE: pl.int_range(line_no, line_no + len(lines), eager=True), "line": lines})
+    df = pl.DataFrame(
+        {LINE: pl.int_range(line_no, line_no + len(lines), eager=True), "line": lines}
+    )
     df = df.with_columns(
         pl.col("line").str.strip_suffix("\r").str.split(header.separator).alias("parts")
     ).with_columns(pl.col("parts").list.len().alias("n"))
@@ -184,4 +229,6 @@ def _slow_frame(span: bytes, header: Header, line_no: int) -> tuple[pl.DataFrame
         pl.col(LINE).cast(pl.Int64),
         *[pl.col("parts").list.get(i).alias(f) for i, f in enumerate(header.fields)],
     )
-    return good, problems("parse_error", bad[LINE].cast(pl.Int64).to_list(), bad["line"].to_list(), details)
+    return good, problems(
+        "parse_error", bad[LINE].cast(pl.Int64).to_list(), bad["line"].to_list(), details
+    )

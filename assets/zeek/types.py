@@ -17,7 +17,8 @@ _SCALARS: dict[str, pl.DataType] = {
 _CONTAINERS = ("set[", "vector[", "table[")
 _TRUE, _FALSE = ["T", "true"], ["F", "false"]
 
-_V4 = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_V4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
 _H = "[0-9a-fA-F]{1,4}"
 _V6 = "|".join(
     [
@@ -75,7 +76,9 @@ def epoch_to_time(text: pl.Expr) -> pl.Expr:
 def iso_to_time(text: pl.Expr) -> pl.Expr:
     """ISO 8601 text (Zeek JSON with ISO timestamps), e.g. `2024-04-19T00:00:01.5Z`."""
     return pl.coalesce(
-        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", time_zone="UTC", strict=False),
+        text.str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", time_zone="UTC", strict=False
+        ),
         text.str.to_datetime(time_unit="us", time_zone="UTC", strict=False),
     )
 
