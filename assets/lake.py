@@ -302,15 +302,22 @@ class Lake:
         return sorted(
             posixpath.basename(e["name"].rstrip("/"))
             for e in self._raw_ls(self.raw_path("zeek"), detail=True)
-            if e["type"] == "directory"
+            if self._raw_kind(e) == "directory"
         )
+
+    def _raw_kind(self, entry: dict) -> str:
+        # a sensor folder linked into the raw zone (the README's way to add real logs) is
+        # listed as a link ("other"): judge it by its target
+        if entry.get("islink") or entry["type"] == "other":
+            return "directory" if self.raw_fs.isdir(entry["name"]) else "file"
+        return entry["type"]
 
     def raw_folder(self, sensor: str, day: dt.date) -> str:
         return self.raw_path("zeek", sensor, day.isoformat())
 
     def raw_files(self, sensor: str, day: dt.date) -> list[str]:
         entries = self._raw_ls(self.raw_folder(sensor, day), detail=True)
-        return sorted(e["name"] for e in entries if e["type"] == "file")
+        return sorted(e["name"] for e in entries if self._raw_kind(e) == "file")
 
     def raw_inventory(self) -> list[RawFile]:
         """Every raw log file in a dated folder (`raw/zeek/<sensor>/<YYYY-MM-DD>/<file>`), with

@@ -150,7 +150,10 @@ def bench_records(records: int, args, work: Path) -> dict:
     if layers & {"categorised", "reporting"}:
         run("categorised", "layer", {**base, "layer": "categorised"})
     if "reporting" in layers:
-        run("reporting", "layer", {**base, "layer": "reporting"})
+        if "categorised" in res and not res["categorised"].ok:
+            log("  reporting: skipped (categorised failed)")
+        else:
+            run("reporting", "layer", {**base, "layer": "reporting"})
     if "chain" in layers:
         clear_outputs(lake)
         run("chain", "layer", {**base, "layer": "chain"})

@@ -306,6 +306,8 @@ class _Pipeline:
         with c.phase("reporting"):
             with c.phase("read"):
                 sessions = self.lake.read_partition("categorised", "sessions", day)
+            if sessions is None:
+                raise SystemExit(f"no categorised/sessions partition {day}: categorised failed")
             with c.phase("transform"):
                 tables = build_reporting_tables(sessions, day=day)
             self.publish(

@@ -2,7 +2,6 @@
 the report recovers what was planted."""
 
 import json
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -57,10 +56,3 @@ def test_no_bitcoin_before_the_17th_of_may(demo_period):
         .item()
     )
     assert str(first) == "2017-05-17"
-
-
-def test_report_html_is_self_contained(demo_period):
-    _, report, _ = demo_period
-    html = Path(report.html).read_text(encoding="utf-8")
-    assert '<script src="http' not in html and "cdn." not in html.lower()
-    assert "Facebook" in html and "08:00" in html

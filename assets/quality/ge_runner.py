@@ -234,7 +234,8 @@ def _validate(pdf, gx_suite) -> list:
         frame = pdf[[c for c in columns if c in pdf.columns]] if columns else pdf
         try:
             validator = _unfingerprinted_validator(frame)
-        except (ImportError, AttributeError, TypeError):  # GE internals moved: public path
+        except (ImportError, AttributeError, TypeError, ValueError):
+            # GE internals moved (an upgrade): the public path, slower but equivalent.
             return _public_validate(pdf, gx_suite)
         configs = validator.process_expectations_for_validation(configs)
         results += validator.graph_validate(
@@ -284,6 +285,8 @@ def _unfingerprinted_validator(pdf):
 
 
 def _public_validate(pdf, gx_suite) -> list:
+    """`Batch.validate`'s route: fingerprints the frame, and the datasource's engine caches
+    metrics across calls (fine as a fallback; the fast path above avoids both)."""
     from great_expectations.validator.v1_validator import Validator
 
     validator = Validator(

@@ -119,7 +119,7 @@ def validate_partition(
     )
     records = _mark_duplicates(records, table)
 
-    valid = records.filter(pl.col(REASON).is_null()) if flagged_any(records) else records
+    valid = records.filter(pl.col(REASON).is_null()) if _any_flagged(records) else records
     valid = valid.select([pl.col(c).cast(t) for c, t in schema.items()])
     if not valid["ts"].is_sorted():
         valid = valid.sort("ts", maintain_order=True)
@@ -128,6 +128,7 @@ def validate_partition(
         [*problems, _quarantine_rows(flagged, segments, fields, required, lateness_days)],
         how="vertical_relaxed",
     ).select([pl.col(c).cast(t) for c, t in QUARANTINE_SCHEMA.items()])
+    quarantine = quarantine.sort("source_file", "line_number", nulls_last=True, maintain_order=True)
 
     counts["valid"] = valid.height
     counts["quarantined"] = quarantine.height
@@ -136,7 +137,7 @@ def validate_partition(
     return ValidationResult(valid=valid, quarantine=quarantine, counts=counts)
 
 
-def flagged_any(records: pl.DataFrame) -> bool:
+def _any_flagged(records: pl.DataFrame) -> bool:
     return records[REASON].null_count() < records.height
 
 

@@ -121,16 +121,22 @@ class _Plan:
         dtype = zt.polars_dtype(f.zeek_type)
         if not f.present_in_segment:
             return pl.lit(None, dtype=dtype)
+        source = self.seg.frame.schema[f.name]
         if zt.is_container(f.zeek_type):
             items = self._items(f.raw, self._raw_is_list(f.name))
-            inner = zt.inner_type(f.zeek_type)
-            if dtype.inner == pl.String:  # type: ignore[attr-defined]
+            if source == dtype and self.is_json:
                 return items
-            return items.list.eval(zt.scalar_value(pl.element(), inner))
+            inner = zt.inner_type(f.zeek_type)
+            element = pl.element()
+            if isinstance(source, pl.List) and source.inner != pl.String:
+                element = element.cast(pl.String, strict=False)  # JSON numbers / booleans
+            return items.list.eval(zt.scalar_value(element, inner))
+        if source == dtype and (self.is_json or dtype != pl.String):
+            return f.raw  # parsed by the reader already (JSON values, TSV numbers)
         if dtype == pl.String:
-            return self._scalar_text(f.raw)
+            return self._scalar_text(f.raw.cast(pl.String, strict=False))
         raw = f.raw
-        if self.is_json and self._raw_is_list(f.name):
+        if isinstance(source, pl.List) or (source == pl.Boolean) != (dtype == pl.Boolean):
             raw = raw.cast(pl.String, strict=False)
         return zt.scalar_value(raw, f.zeek_type)
 
@@ -150,7 +156,9 @@ class _Plan:
 
     def _items(self, raw: pl.Expr, raw_is_list: bool) -> pl.Expr:
         if self.is_json:
-            return raw if raw_is_list else pl.when(raw.is_not_null()).then(pl.concat_list(raw))
+            if raw_is_list:
+                return raw
+            return pl.when(raw.is_not_null()).then(pl.concat_list(raw.cast(pl.String)))
         return (
             pl.when(raw == self.seg.unset)
             .then(None)
@@ -231,7 +239,7 @@ class _Plan:
             f, flag, message = check.field, check.flag, check.message
             shown = f.raw.cast(pl.String, strict=False) if f.present_in_segment else pl.lit("")
             if f.present_in_segment and self._raw_is_list(f.name):
-                shown = f.raw.list.join(",")
+                shown = f.raw.list.eval(pl.element().cast(pl.String)).list.join(",")
             text = pl.concat_str(pl.lit(f"{f.name} "), pl.lit("'"), shown, pl.lit(f"' {message}"))
             if message == "is missing or unset":
                 text = pl.lit(f"{f.name} {message}")

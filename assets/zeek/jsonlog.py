@@ -79,13 +79,12 @@ def _is_json_object(line: str) -> bool:
 
 
 def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Scalars -> String (as the TSV reader gives them), arrays -> List(String)."""
+    """Nested values -> JSON text (Zeek logs are flat; this keeps odd input harmless)."""
     col = pl.col(name)
-    if isinstance(dtype, pl.List):
-        inner = dtype.inner
-        if isinstance(inner, pl.Struct):
-            return col.list.eval(pl.element().struct.json_encode()).alias(name)
+    if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct | pl.List):
         return col.list.eval(pl.element().cast(pl.String, strict=False)).alias(name)
     if isinstance(dtype, pl.Struct):
         return col.struct.json_encode().alias(name)
-    return col.cast(pl.String, strict=False).alias(name)
+    if dtype == pl.Null:
+        return col.cast(pl.String).alias(name)
+    return col
