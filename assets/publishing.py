@@ -5,11 +5,17 @@ A blocking asset check fires after its asset has written; auditing before the wr
 unchecked data out of the lake, so readers (BI tools, the next layer) only ever see checked
 partitions. In a range run every day is judged on its own: good days are published and
 recorded as materialised, a bad day is not published, and the step then fails naming it.
+
+Great Expectations costs about the same per validation whatever the rows, so a range run
+audits many days of a table in one validation (`ge_runner.validate_days`, exact per-day
+outcomes): `add_day` holds a day's frames until its batch is audited (when the held rows reach
+`batch_rows`, or at `results()`), then publishes each day that passed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -20,6 +26,8 @@ from assets.lake import Lake
 
 SUITE_CHECK = "great_expectations_suite"
 WARN_CHECK = "great_expectations_warnings"
+# Rows (all outputs of all held days) audited in one batch: bounds the frames held in memory.
+BATCH_ROWS = int(os.environ.get("HERMIT_AUDIT_BATCH_ROWS", "2000000"))
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
@@ -55,7 +63,11 @@ class _KeyState:
 
 
 class LayerStep:
-    """Collects the per-day outcomes of one layer step and turns them into Dagster events."""
+    """Collects the per-day outcomes of one layer step and turns them into Dagster events.
+
+    Use it as a context manager around the day loop: if the loop raises, the days already
+    added are still audited, the good ones published and recorded, before the error goes on.
+    """
 
     def __init__(
         self,
@@ -63,23 +75,71 @@ class LayerStep:
         lake: Lake,
         keys: list[dg.AssetKey],
         checked: dict[dg.AssetKey, tuple[str, ...]],
+        *,
+        batch_rows: int | None = None,
     ):
         self.context = context
         self.lake = lake
         self.keys = keys
         self.checked = checked  # asset key -> the check names it declares
+        self.batch_rows = BATCH_ROWS if batch_rows is None else batch_rows
         self.state = {k: _KeyState() for k in keys}
         self.failed_days: list[str] = []
         self.published: list[tuple[str, list[Output]]] = []
+        self._held: list[tuple[dt.date, list[Output]]] = []
+        self._held_rows = 0
+
+    def __enter__(self) -> LayerStep:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and issubclass(exc_type, Exception):
+            self.flush()
+            self._log_published()
+
+    def add_day(self, day: dt.date, outputs: list[Output]) -> None:
+        """Hold `day`'s outputs for a batched audit; they are written once it passed.
+
+        A day that would take the held rows past `batch_rows` first flushes the others, so a
+        day bigger than the budget is audited alone.
+        """
+        rows = sum(o.frame.height for o in outputs)
+        if self._held and self._held_rows + rows > self.batch_rows:
+            self.flush()
+        self._held.append((day, outputs))
+        self._held_rows += rows
+        if self._held_rows >= self.batch_rows:
+            self.flush()
 
     def publish_day(self, day: dt.date, outputs: list[Output]) -> bool:
-        """Audit every output of `day`; write them all only if none fails an ERROR expectation."""
-        from assets.quality.ge_runner import validate_frame
+        """Audit every output of `day` now (with any held days); write them all only if none
+        fails an ERROR expectation. True if `day` was published."""
+        self.add_day(day, outputs)
+        self.flush()
+        return bool(self.published) and self.published[-1][0] == day.isoformat()
 
-        outcomes = {}
-        for out in outputs:
-            if out.suite:
-                outcomes[out.key] = validate_frame(out.frame, out.suite, partition=day.isoformat())
+    def flush(self) -> None:
+        """Audit the held days, one Great Expectations validation per table, and publish each
+        day whose outputs all passed."""
+        from assets.quality.ge_runner import validate_days
+
+        held, self._held, self._held_rows = self._held, [], 0
+        if not held:
+            return
+        outcomes: list[dict] = [{} for _ in held]
+        tables: dict[tuple[dg.AssetKey, str], list[tuple[int, Output]]] = {}
+        for i, (_, outputs) in enumerate(held):
+            for out in outputs:
+                if out.suite:
+                    tables.setdefault((out.key, out.suite), []).append((i, out))
+        for (key, suite), items in tables.items():
+            results = validate_days([(held[i][0].isoformat(), o.frame) for i, o in items], suite)
+            for (i, _), outcome in zip(items, results, strict=True):
+                outcomes[i][key] = outcome
+        for (day, outputs), day_outcomes in zip(held, outcomes, strict=True):
+            self._conclude_day(day, outputs, day_outcomes)
+
+    def _conclude_day(self, day: dt.date, outputs: list[Output], outcomes: dict) -> bool:
         failed = {k: o for k, o in outcomes.items() if not o.success}
         for k, o in outcomes.items():
             for f in o.failed:
@@ -111,19 +171,24 @@ class LayerStep:
         self.published.append((day.isoformat(), outputs))
         return True
 
+    def _log_published(self) -> None:
+        """One AssetMaterialization per published day (when the step as a whole fails)."""
+        for day, outputs in self.published:
+            for out in outputs:
+                self.context.log_event(
+                    dg.AssetMaterialization(
+                        asset_key=out.key,
+                        partition=day,
+                        metadata={"rows": out.frame.height, **_scalar(out.metadata)},
+                    )
+                )
+
     def results(self) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         """Dagster events for the step; raises Failure (after recording the good days) if a day
         failed its audit."""
+        self.flush()
         if self.failed_days:
-            for day, outputs in self.published:
-                for out in outputs:
-                    self.context.log_event(
-                        dg.AssetMaterialization(
-                            asset_key=out.key,
-                            partition=day,
-                            metadata={"rows": out.frame.height, **_scalar(out.metadata)},
-                        )
-                    )
+            self._log_published()
             for key in self.keys:
                 for check in self._checks(key):
                     yield self._check_result(key, check)

@@ -379,6 +379,8 @@ def print_report(runs: list[dict], dagster: StepResult | None, meta: dict) -> No
         f"day {meta['day']}  seed {meta['seed']}"
     )
     for run in runs:
+        if not run["steps"]:
+            continue
         t = Table(title=f"N = {run['records']:,} conn records")
         for col in (
             "step",

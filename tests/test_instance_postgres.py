@@ -128,9 +128,9 @@ def test_helm_values_use_the_k8s_run_launcher_and_hermit_module():
 
 def test_executor_from_env(monkeypatch):
     monkeypatch.delenv("HERMIT_EXECUTOR", raising=False)
-    assert executor_from_env() is None
-    monkeypatch.setenv("HERMIT_EXECUTOR", "in_process")
-    assert executor_from_env() is dg.in_process_executor
+    assert executor_from_env() is dg.in_process_executor  # GE imports once per run
+    monkeypatch.setenv("HERMIT_EXECUTOR", "multiprocess")
+    assert executor_from_env() is dg.multiprocess_executor
     monkeypatch.setenv("HERMIT_EXECUTOR", "spark")
     with pytest.raises(ValueError, match="expected one of"):
         executor_from_env()

@@ -44,13 +44,18 @@ EXECUTORS = {
 }
 
 
+DEFAULT_EXECUTOR = "in_process"
+
+
 def executor_from_env() -> dg.ExecutorDefinition | None:
-    """The executor named by HERMIT_EXECUTOR (None: Dagster's default, multiprocess), so the same
-    definitions run on one machine, a Celery cluster or Kubernetes. Its run config examples are
-    in deploy/executors/."""
-    name = os.environ.get("HERMIT_EXECUTOR", "").strip()
-    if not name:
-        return None
+    """The executor named by HERMIT_EXECUTOR, so the same definitions run on one machine, a
+    Celery cluster or Kubernetes (run config examples in deploy/executors/).
+
+    The default is in-process: a run's steps then share one Python process, so the libraries
+    every step needs (Great Expectations costs seconds to import) load once per run rather than
+    once per step; on a small machine that beats running steps side by side. Choose
+    `multiprocess` when days are large and cores are many."""
+    name = os.environ.get("HERMIT_EXECUTOR", "").strip() or DEFAULT_EXECUTOR
     if name not in EXECUTORS:
         raise ValueError(f"HERMIT_EXECUTOR={name!r}: expected one of {', '.join(EXECUTORS)}")
     module, attribute = EXECUTORS[name]
