@@ -5,7 +5,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 .PHONY: setup demo test lint dev bench
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --compile-bytecode --quiet
 
 demo: setup
 	$(UV) run hermit demo

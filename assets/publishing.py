@@ -88,12 +88,13 @@ class LayerStep:
         self.published: list[tuple[str, list[Output]]] = []
         self._held: list[tuple[dt.date, list[Output]]] = []
         self._held_rows = 0
+        self._reported = False  # results() ran (it reports the published days itself)
 
     def __enter__(self) -> LayerStep:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None and issubclass(exc_type, Exception):
+        if exc_type is not None and issubclass(exc_type, Exception) and not self._reported:
             self.flush()
             self._log_published()
 
@@ -187,6 +188,7 @@ class LayerStep:
         """Dagster events for the step; raises Failure (after recording the good days) if a day
         failed its audit."""
         self.flush()
+        self._reported = True
         if self.failed_days:
             self._log_published()
             for key in self.keys:

@@ -147,6 +147,42 @@ def test_irregular_or_fast_traffic_is_not_a_beacon():
     assert tables["suspect_activity"].filter(pl.col("kind") == "beaconing").height == 0
 
 
+def test_a_remote_host_polling_a_monitored_server_is_an_inbound_beacon():
+    day = DAYS[0]
+    poll = beacon_sessions(day, remote_ip="198.51.100.20", resp_p=80).with_columns(
+        direction=pl.lit("inbound")
+    )
+    # password guessing: as regular as a beacon, but a half-hour burst
+    burst = beacon_sessions(
+        day, remote_ip="198.51.100.21", resp_p=22, every_s=70, jitter_s=5, count=30
+    ).with_columns(direction=pl.lit("inbound"))
+    tables = build_reporting_tables(pl.concat([poll, burst]), day=day)
+    beacons = tables["suspect_activity"].filter(pl.col("kind") == "beaconing")
+    assert beacons.select("direction", "local_ip", "remote_ip", "resp_p").rows() == [
+        ("inbound", "175.45.176.77", "198.51.100.20", 80)
+    ]
+
+
+def test_failed_inbound_probes_of_vpn_ports_are_not_vpn_use():
+    day = DAYS[0]
+    base = {
+        "ts": [dt.datetime.combine(day, dt.time(4, m), dt.UTC) for m in range(4)],
+        "direction": "inbound",
+        "local_ip": "175.45.176.9",
+        "remote_ip": "192.0.2.50",
+        "resp_p": 1194,
+        "service": "OpenVPN",
+        "category": "obfuscation",
+    }
+    probes = sessions_frame({**base, "conn_state": "REJ"})
+    served = sessions_frame({**base, "conn_state": "SF", "remote_ip": "192.0.2.51"})
+    tables = build_reporting_tables(pl.concat([probes, served]), day=day)
+    flagged = tables["suspect_activity"].filter(pl.col("kind") == "obfuscation")
+    assert flagged.select("direction", "local_ip", "sessions").rows() == [
+        ("inbound", "175.45.176.9", 4)
+    ]
+
+
 def test_scanning_needs_fan_out_and_mostly_failed_attempts():
     day = DAYS[0]
     sweep = scan_sessions(day, remote_ip="192.0.2.1", targets=30, ports=(22,))
@@ -221,3 +257,74 @@ def test_services_are_ranked_overall_and_within_their_category(daily):
     assert overall["sessions"].is_sorted(descending=True)
     search = services.filter(pl.col("category") == "search").sort("rank_in_category")
     assert search.select("service", "rank_in_category").rows() == [("Google", 1), ("Baidu", 2)]
+
+
+# ---- the detector on a simulated day: finds what the 2017 scenario planted -------------------
+PLANTED_DAY = dt.date(2017, 5, 17)  # two scanners and the 300 s beacon are planted that day
+
+
+@pytest.fixture(scope="module")
+def simulated_day(tmp_path_factory) -> tuple[dict, dict[str, pl.DataFrame]]:
+    """Ground truth and reporting tables of one simulated day, run through the pure
+    transforms (validate -> categorise -> reporting tables)."""
+    import json
+    import posixpath
+
+    from assets.categorised.sessions import categorise
+    from assets.lake import Lake
+    from assets.reference.loaders import load_reference
+    from assets.simulate.run import simulate
+    from assets.validated.transform import RawFile, log_table, validate_partition
+
+    lake = Lake(str(tmp_path_factory.mktemp("sim_suspect")))
+    sim = simulate(lake, start=PLANTED_DAY, end=PLANTED_DAY, sessions_per_day=400, seed=7)
+    truth = json.loads(lake.raw_fs.cat_file(sim.ground_truth_path))
+    valid = {}
+    for table in ("conn", "dns", "ssl", "http"):
+        files = [
+            RawFile(lake.raw_relpath(p), f, sim.sensor, lambda p=p: lake.read_raw_bytes(p))
+            for f in (PLANTED_DAY, PLANTED_DAY + dt.timedelta(days=1))
+            for p in lake.raw_files(sim.sensor, f)
+            if log_table(posixpath.basename(p)) == table
+        ]
+        valid[table] = validate_partition(files, table, PLANTED_DAY).valid
+    sessions = categorise(
+        valid["conn"], valid["dns"], valid["ssl"], valid["http"], reference=load_reference()
+    ).sessions
+    return truth, build_reporting_tables(sessions, day=PLANTED_DAY)
+
+
+def test_detector_finds_exactly_the_planted_scanners_and_beacon(simulated_day):
+    truth, tables = simulated_day
+    day = PLANTED_DAY.isoformat()
+    suspect = tables["suspect_activity"]
+    planted_scanners = {s["ip"]: s for s in truth["suspect"]["scanners"] if day in s["days"]}
+    planted_beacons = [b for b in truth["suspect"]["beacons"] if day in b["days"]]
+    assert len(planted_scanners) == 2 and len(planted_beacons) == 1
+
+    scans = suspect.filter(pl.col("kind") == "scanning")
+    assert set(scans["remote_ip"]) == set(planted_scanners)  # and no other source
+    for row in scans.iter_rows(named=True):
+        plan = planted_scanners[row["remote_ip"]]
+        assert row["direction"] == "inbound" and row["remote_country"] == plan["country"]
+        assert row["sessions"] == row["failed_sessions"] == plan["sessions"][day]
+        assert (row["local_ips"], row["ports"]) == (plan["targets"], len(plan["ports"]))
+
+    beacons = suspect.filter(pl.col("kind") == "beaconing")
+    b = planted_beacons[0]
+    assert beacons.select("direction", "local_ip", "remote_ip", "resp_p").rows() == [
+        ("outbound", b["local_ip"], b["remote_ip"], b["port"])
+    ]
+    row = beacons.row(0, named=True)
+    assert row["sessions"] == b["sessions"][day]
+    assert row["gap_mean_s"] == pytest.approx(b["period_s"], rel=0.02)
+    assert row["gap_cv"] < 0.1 and row["remote_country"] == b["remote_country"]
+
+
+def test_planted_activity_leaves_the_inbound_country_shares_as_planted(simulated_day):
+    """Scanner probes are inbound sessions: the report's country table counts them exactly as
+    the ground truth's inbound sources do."""
+    truth, tables = simulated_day
+    inbound = tables["country_activity"].filter(pl.col("direction") == "inbound")
+    found = {c: n for c, n in inbound.select("remote_country", "sessions").rows() if c}
+    assert found == truth["days"][PLANTED_DAY.isoformat()]["countries"]["inbound_source_counts"]

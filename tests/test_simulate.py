@@ -236,6 +236,54 @@ def test_ground_truth_matches_what_was_written(run, logs):
     assert gt["injected"]["total"] == 0
 
 
+def test_planted_scanners_and_beacons_are_in_the_logs_and_the_ground_truth(run, logs):
+    lake, summary = run
+    recs, _ = logs
+    gt = json.loads(lake.raw_fs.cat_file(summary.ground_truth_path))
+    suspect = gt["suspect"]
+    window = {d.isoformat() for d in (DAY1, DAY1 + dt.timedelta(days=1), DAY3)}
+    assert suspect["scanners"] and suspect["beacons"]
+    assert all(set(s["days"]) <= window for s in suspect["scanners"] + suspect["beacons"])
+    named = {r["uid"] for log in ("dns", "ssl", "http") for r in recs[log]}
+    by_orig: dict[str, list[dict]] = {}
+    for c in recs["conn"]:
+        by_orig.setdefault(c["id.orig_h"], []).append(c)
+
+    for s in suspect["scanners"]:
+        assert not _monitored(s["ip"])
+        probes = by_orig[s["ip"]]
+        assert Counter(_utc_day(c["ts"]) for c in probes) == s["sessions"]
+        assert all(v == s["targets"] * len(s["ports"]) for v in s["sessions"].values())
+        for day in s["days"]:
+            those = [c for c in probes if _utc_day(c["ts"]) == day]
+            assert (
+                len({c["id.resp_h"] for c in those}) == s["targets"] >= 10 or len(s["ports"]) >= 10
+            )
+            assert all(_monitored(c["id.resp_h"]) for c in those)
+            assert {int(c["id.resp_p"]) for c in those} == set(s["ports"])
+            assert {c["conn_state"] for c in those} == {"S0", "REJ"}
+            assert not any(c["uid"] in named or c["service"] != "-" for c in those)
+
+    for b in suspect["beacons"]:
+        assert _monitored(b["local_ip"]) and not _monitored(b["remote_ip"])
+        calls = [
+            c for c in by_orig[b["local_ip"]]
+            if (c["id.resp_h"], int(c["id.resp_p"])) == (b["remote_ip"], b["port"])
+        ]  # fmt: skip
+        assert Counter(_utc_day(c["ts"]) for c in calls) == b["sessions"]
+        assert all(c["conn_state"] == "SF" and c["uid"] not in named for c in calls)
+        for day in b["days"]:
+            ts = sorted(float(c["ts"]) for c in calls if _utc_day(c["ts"]) == day)
+            gaps = [y - x for x, y in zip(ts, ts[1:], strict=False)]
+            lo, hi = b["period_s"] * (1 - b["jitter"]), b["period_s"] * (1 + b["jitter"])
+            assert all(lo - 1e-3 <= g <= hi + 1e-3 for g in gaps)
+            assert ts[-1] - ts[0] > 86_400 - 2 * hi  # all day
+    # and they are counted like any other session of their direction
+    day = "2017-05-17"
+    planted_in = sum(s["sessions"].get(day, 0) for s in suspect["scanners"])
+    assert gt["days"][day]["inbound_service_counts"]["Unknown"] >= planted_in
+
+
 def test_same_seed_same_bytes(tmp_path, run):
     lake, _ = run
     other = Lake(str(tmp_path / "again"))
@@ -273,8 +321,11 @@ def test_default_scenario_embodies_the_published_findings(tmp_path):
     hourly = {int(h): v for h, v in p["hourly_profile"].items()}
     assert p["busiest_local_hour"] == 8
     assert all(hourly[h] > hourly[3] * 5 for h in range(9, 21))
-    inbound = p["countries"]["inbound_sources"]
-    assert 0.15 <= inbound["IN"] <= 0.25
+    inbound = p["countries"]["inbound_sources"]  # planted scanners' probes included
+    assert 0.18 <= inbound["IN"] <= 0.22
+    suspect = gt["suspect"]
+    assert len(suspect["scanners"]) == 5 and len(suspect["beacons"]) == 2
+    assert {s["country"] for s in suspect["scanners"]} >= {"IN", "CN"}
     assert {"MY", "NZ", "NP", "KE", "MZ", "ID", "CN"} <= set(inbound)
     for day, v in gt["days"].items():
         btc = v["service_counts"].get("Bitcoin", 0) + v["service_counts"].get(
@@ -344,4 +395,9 @@ def test_scenario_validation(tmp_path):
     text = Path(sc.source).read_text().replace("youku: {weight", "no_such_service: {weight")
     bad.write_text(text)
     with pytest.raises(ScenarioError, match="no_such_service"):
+        load_scenario(bad)
+    # a planted scanner may not probe a port the taxonomy names (it would read as VPN use)
+    covered = Path(sc.source).read_text().replace("ports: [23, 2323]", "ports: [23, 1194]")
+    bad.write_text(covered)
+    with pytest.raises(ScenarioError, match="1194"):
         load_scenario(bad)

@@ -272,3 +272,29 @@ def test_files_outside_the_folder_window_are_ignored():
     files = [conn_file([conn_record(epoch(D, 1), "C1")], folder=D - dt.timedelta(days=1))]
     result = validate_partition(files, "conn", D)
     assert result.valid.height == 0 and result.counts["raw_records"] == 0
+
+
+def test_duplicates_quote_their_own_raw_line_from_any_block_or_format():
+    first = conn_record(epoch(D, 8), "C1")
+    again = conn_record(epoch(D, 9), "C1", orig_bytes=7)
+    # the duplicate sits in a gzip file's second header block, behind a sound record
+    text = tsv_block(CONN_FIELDS, [first]) + tsv_block(
+        CONN_FIELDS, [conn_record(epoch(D, 10), "C2"), again]
+    )
+    json_again = conn_record(epoch(D, 11), "C2")
+    files = [
+        raw_file(gz(text), D, "conn.00:00:00-01:00:00.log.gz"),
+        raw_file(json_lines([json_again]), D, "conn.01:00:00-02:00:00.log"),
+    ]
+    result = validate_partition(files, "conn", D)
+    assert result.valid["uid"].to_list() == ["C1", "C2"]
+    q = result.quarantine
+    assert q["reason"].to_list() == ["duplicate", "duplicate"]
+    assert q["raw"][0] == "\t".join(str(v) for v in again.values())
+    assert q["line_number"][0] == text.count("\n", 0, text.index(q["raw"][0])) + 1
+    assert q["detail"].to_list() == [
+        "uid C1 already seen in this partition",
+        "uid C2 already seen in this partition",
+    ]
+    assert q["raw"][1].startswith("{") and '"uid": "C2"' in q["raw"][1].replace('":"', '": "')
+    assert reconciles(result.counts)

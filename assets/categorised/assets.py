@@ -74,41 +74,42 @@ def categorise_sessions(
     suite_checks = {k: tuple(s.name for s in check_specs(k)) for k in (SESSIONS, UNKNOWN_DOMAINS)}
     suite_checks[SESSIONS] += (WARN_CHECK,)
     step = LayerStep(context, store, [SESSIONS, UNKNOWN_DOMAINS], suite_checks)
-    for day in partition_days(context):
-        conn = store.read_partition("validated", "conn", day)
-        if conn is None:
-            raise dg.Failure(
-                f"validated/conn has no partition {day}: materialise the validated layer first."
+    with step:
+        for day in partition_days(context):
+            conn = store.read_partition("validated", "conn", day)
+            if conn is None:
+                raise dg.Failure(
+                    f"validated/conn has no partition {day}: materialise the validated layer first."
+                )
+            result = categorise(
+                conn,
+                read_validated(store, "dns", [day - dt.timedelta(days=1), day]),
+                read_validated(store, "ssl", [day]),
+                read_validated(store, "http", [day]),
+                reference=ref,
             )
-        result = categorise(
-            conn,
-            read_validated(store, "dns", [day - dt.timedelta(days=1), day]),
-            read_validated(store, "ssl", [day]),
-            read_validated(store, "http", [day]),
-            reference=ref,
-        )
-        stats = {k: v for k, v in result.stats.items() if isinstance(v, int | float)}
-        unknown = unknown_domains(result.sessions)
-        step.publish_day(
-            day,
-            [
-                Output(
-                    SESSIONS,
-                    "categorised",
-                    "sessions",
-                    result.sessions,
-                    "categorised.sessions",
-                    {"validated_conn": conn.height, **stats},
-                ),
-                Output(
-                    UNKNOWN_DOMAINS,
-                    "categorised",
-                    "unknown_domains",
-                    unknown,
-                    "categorised.unknown_domains",
-                ),
-            ],
-        )
+            stats = {k: v for k, v in result.stats.items() if isinstance(v, int | float)}
+            unknown = unknown_domains(result.sessions)
+            step.add_day(
+                day,
+                [
+                    Output(
+                        SESSIONS,
+                        "categorised",
+                        "sessions",
+                        result.sessions,
+                        "categorised.sessions",
+                        {"validated_conn": conn.height, **stats},
+                    ),
+                    Output(
+                        UNKNOWN_DOMAINS,
+                        "categorised",
+                        "unknown_domains",
+                        unknown,
+                        "categorised.unknown_domains",
+                    ),
+                ],
+            )
     yield from step.results()
 
 

@@ -7,6 +7,9 @@ rest of the process, since one process validates many partitions.
 Suites are GE 1.x suite JSON (`name`, `expectations: [{type, kwargs, meta}]`, `meta`). An
 expectation's severity is `meta.severity` (or GE's own `severity` field): `error` (default;
 GE's `critical`) or `warning`. Warnings are reported but never make an outcome fail.
+
+`validate_days` judges many days of one table in one GE validation (GE's cost is mostly per
+expectation, not per row) with the outcome per day that `validate_frame` gives each day.
 """
 
 from __future__ import annotations
@@ -135,7 +138,7 @@ def _run_spec(
     columns: the table's column names, when `df` holds only the referenced ones (the others
     become placeholders). derived: batch keys computed on the pandas frame (see batch_plan).
     """
-    referenced = referenced_columns(spec)
+    referenced = referenced_columns(spec) | ({DAY_KEY} if derived else set())
     pdf = _to_pandas(df, referenced, columns)
     for name, key_columns in (derived or {}).items():
         # pandas' own notion of missing (null, NaN, NaT), the one GE's ignore_row_if uses.
@@ -404,11 +407,13 @@ def _gx_engine() -> dict[str, Any]:
     return _engine
 
 
-def _ge_suite(cache_key: str, spec: dict):
-    """GE's form of suite `spec`, built once per process under `cache_key`."""
+def _ge_suite(cache_key: str, spec: dict | None = None):
+    """GE's form of suite `spec` (default: the stored suite named `cache_key`), built once per
+    process under `cache_key`."""
     engine = _gx_engine()
     suites = engine["suites"]
     if cache_key not in suites:
+        spec = spec if spec is not None else load_suite_json(cache_key)
         suites[cache_key] = engine["gx"].ExpectationSuite(
             name=spec.get("name", cache_key),
             expectations=[

@@ -49,14 +49,17 @@ def build_reporting_tables(context: dg.AssetExecutionContext, lake: LakeResource
         list(KEYS.values()),
         {k: tuple(s.name for s in check_specs(k)) for k in KEYS.values()},
     )
-    for day in partition_days(context):
-        sessions = store.read_partition("categorised", "sessions", day)
-        if sessions is None:
-            raise dg.Failure(f"categorised/sessions has no partition {day}: materialise it first.")
-        tables = build(sessions, day=day)
-        step.publish_day(
-            day, [Output(KEYS[t], "reporting", t, tables[t], f"reporting.{t}") for t in KEYS]
-        )
+    with step:
+        for day in partition_days(context):
+            sessions = store.read_partition("categorised", "sessions", day)
+            if sessions is None:
+                raise dg.Failure(
+                    f"categorised/sessions has no partition {day}: materialise it first."
+                )
+            tables = build(sessions, day=day)
+            step.add_day(
+                day, [Output(KEYS[t], "reporting", t, tables[t], f"reporting.{t}") for t in KEYS]
+            )
     yield from step.results()
 
 

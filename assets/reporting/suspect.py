@@ -2,6 +2,13 @@
 
 All detections are vectorised polars plans over the day's categorised sessions. Thresholds are
 module constants so analysts can read what "suspect" means.
+
+Beaconing is looked for in both directions. Outbound, it is the classic implant calling home.
+Inbound, it is a remote host polling a monitored server on a fixed period (a controller
+checking in with a web shell, a periodic prober): on the real sensor archive
+(tests/test_suspect_realdata.py) the planted HTTP beacon to the sensor is of this kind. A
+beacon must also persist (BEACON_MIN_SPAN_S): on that sensor, SSH password-guessing bots make
+30 logins one to three minutes apart, as regular as a beacon but over at most 1.5 hours.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ SCAN_MIN_LOCAL_IPS = 10  # distinct monitored addresses touched by one remote so
 SCAN_MIN_PORTS = 10  # or distinct ports probed
 SCAN_MIN_FAILED_SHARE = 0.5  # "mostly failed"
 
-BEACON_MIN_SESSIONS = 12  # connections of one (local_ip, remote_ip, resp_p) in the day
+BEACON_DIRECTIONS = ("outbound", "inbound")
+BEACON_MIN_SESSIONS = 12  # connections of one (direction, local_ip, remote_ip, resp_p) a day
 BEACON_MAX_CV = 0.2  # coefficient of variation of the inter-arrival gaps
 BEACON_MIN_MEAN_GAP_S = 10.0  # faster than this is bulk/polling traffic, not a beacon
+BEACON_MIN_SPAN_S = 3 * 3600.0  # first to last connection of the day: a channel, not a burst
 
 SUSPECT_SCHEMA: dict[str, pl.DataType] = {
     "kind": pl.String,
@@ -68,11 +77,17 @@ def flagged_category_use(sessions: pl.LazyFrame) -> pl.LazyFrame:
 
     One row per (kind = category, direction, local_ip, service, remote_country); remote_ip and
     resp_p are null (a Tor or Bitcoin client talks to many peers: see `remotes`, `ports`).
+    Failed inbound attempts are left out: a probe of a monitored address on a VPN or mining
+    port is scanning, not use (on the real sensor archive every inbound VPN/proxy/Tor/mining
+    session is a REJ or S0 probe). Failed outbound attempts stay: a blocked Tor client is
+    still a Tor client.
     """
+    d = pl.col("direction")
     return (
         sessions.filter(
             pl.col("category").is_in(FLAGGED_CATEGORIES)
-            & pl.col("direction").is_in(["outbound", "inbound", "internal"])
+            & d.is_in(["outbound", "inbound", "internal"])
+            & ~((d == "inbound") & _FAILED)
         )
         .group_by(
             pl.col("category").alias("kind"),
@@ -107,16 +122,19 @@ def scanning(sessions: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def beaconing(sessions: pl.LazyFrame) -> pl.LazyFrame:
-    """Periodic outbound connections: a (local_ip, remote_ip, resp_p) pair with at least
+    """Periodic connections: a (direction, local_ip, remote_ip, resp_p) with at least
     BEACON_MIN_SESSIONS connections whose inter-arrival gaps are regular (population
-    coefficient of variation <= BEACON_MAX_CV) and not faster than BEACON_MIN_MEAN_GAP_S.
+    coefficient of variation <= BEACON_MAX_CV), not faster than BEACON_MIN_MEAN_GAP_S, and
+    spread over at least BEACON_MIN_SPAN_S. direction is one of BEACON_DIRECTIONS: outbound
+    (a monitored host calling out; resp_p is the remote's port) or inbound (a remote host
+    calling a monitored server; resp_p is the server's port).
 
     Gap sums (`gaps`, `gap_sum_s`, `gap_sumsq_s`) are stored so a period's CV can be pooled
     exactly from the daily rows. service/category are the pair's most frequent ones.
     """
-    pair = ["local_ip", "remote_ip", "resp_p"]
+    pair = ["direction", "local_ip", "remote_ip", "resp_p"]
     known = pl.all_horizontal(pl.col(c).is_not_null() for c in pair)
-    out = sessions.filter((pl.col("direction") == "outbound") & known)
+    out = sessions.filter(pl.col("direction").is_in(BEACON_DIRECTIONS) & known)
     # Most pairs have a handful of connections: drop them before the per-pair gap statistics.
     out = out.filter(pl.len().over(pair) >= BEACON_MIN_SESSIONS)
     gap = pl.col("ts").sort().diff().dt.total_microseconds() / 1e6
@@ -134,20 +152,22 @@ def beaconing(sessions: pl.LazyFrame) -> pl.LazyFrame:
             (pl.col("sessions") >= BEACON_MIN_SESSIONS)
             & (pl.col("gap_mean_s") >= BEACON_MIN_MEAN_GAP_S)
             & (pl.col("gap_cv") <= BEACON_MAX_CV)
+            & (pl.col("gap_sum_s") >= BEACON_MIN_SPAN_S)
         )
     )
     labels = (
         out.join(stats.select(pair), on=pair, how="semi", nulls_equal=False)
         .group_by(*pair, "service", "category")
         .agg(pl.len().alias("n"))
-        .sort([*pair, "n", "service", "category"], descending=[False] * 3 + [True, False, False])
+        .sort(
+            [*pair, "n", "service", "category"],
+            descending=[False] * len(pair) + [True, False, False],
+        )
         .group_by(pair, maintain_order=True)
         .first()
         .drop("n")
     )
-    return stats.join(labels, on=pair, how="left").with_columns(
-        pl.lit("beaconing").alias("kind"), pl.lit("outbound").alias("direction")
-    )
+    return stats.join(labels, on=pair, how="left").with_columns(pl.lit("beaconing").alias("kind"))
 
 
 def gap_stats(n: pl.Expr, total: pl.Expr, sumsq: pl.Expr) -> list[pl.Expr]:
@@ -163,7 +183,8 @@ def gap_stats(n: pl.Expr, total: pl.Expr, sumsq: pl.Expr) -> list[pl.Expr]:
 def suspect_activity(sessions: pl.LazyFrame) -> pl.LazyFrame:
     """All suspect findings of the day, in one long table (see SUSPECT_SCHEMA).
 
-    Columns: kind (one of SUSPECT_KINDS), direction, local_ip (null for scanning), remote_ip
+    Columns: kind (one of SUSPECT_KINDS), direction (scanning: inbound; beaconing: outbound or
+    inbound; obfuscation/crypto: the sessions' own), local_ip (null for scanning), remote_ip
     (null for obfuscation/crypto), resp_p (beaconing only), service, category (null for
     scanning), remote_country, sessions (>=1), bytes, failed_sessions (<= sessions),
     local_ips, ports, remotes (distinct counts within the row), first_ts <= last_ts,

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from assets.simulate.scenario import Scenario, ServicePlan, suffix_owner
+from assets.simulate.suspect import PlantedActors, plan_actors
 
 SUBDOMAINS = {
     "streaming": ("video", "cdn", "play", "static"),
@@ -117,6 +118,8 @@ class Population:
     # address -> ISO country, as the pipeline's database says (sorted for searchsorted)
     country_ips: np.ndarray
     country_codes: np.ndarray
+    # planted scanners and beacons (scenario `suspect`)
+    planted: PlantedActors
 
     def country_of(self, ips: np.ndarray) -> np.ndarray:
         idx = np.searchsorted(self.country_ips, ips)
@@ -298,11 +301,28 @@ def build_population(sc: Scenario, seed: int) -> Population:
     inbound_ip, inbound_p = country_pool(sc.inbound_countries, 0x696E62)
     servers = [s for n in sc.networks for s in n.servers]
 
+    # own generator: planting suspect actors leaves every other address as it was
+    rng_s = np.random.default_rng([seed, 0x73757370])
+    users = {n.label: u for n, u in zip(sc.networks, user_ip, strict=True)}
+    live = {
+        n.label: np.concatenate(
+            [users[n.label], [ip_int(n.resolver)], [ip_int(s.ip) for s in n.servers]]
+        ).astype(np.int64)
+        for n in sc.networks
+    }
+    planted = plan_actors(
+        sc.suspect,
+        rng_s,
+        live,
+        users,
+        lambda cc, k: _draw_in_blocks(rng_s, blocks[cc], k, avoid, taken),
+    )
+
     all_ips = np.unique(
         np.concatenate(
             [np.concatenate(host_ips).ravel() if host_ips else np.empty(0, np.int64)]
             + bare_ip
-            + [peer_ip, inbound_ip]
+            + [peer_ip, inbound_ip, planted.remote_ips]
         )
     )
     strs = ips_to_str(all_ips).to_list()
@@ -332,4 +352,5 @@ def build_population(sc: Scenario, seed: int) -> Population:
         server_service=[s.service for s in servers],
         country_ips=all_ips,
         country_codes=codes,
+        planted=planted,
     )

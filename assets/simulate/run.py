@@ -23,6 +23,7 @@ from assets.simulate.ground_truth import TruthAccumulator, to_json
 from assets.simulate.population import build_population
 from assets.simulate.scenario import load_scenario
 from assets.simulate.sessions import EPOCH, US, DayGenerator
+from assets.simulate.suspect import truth_entries
 from assets.simulate.zeek_writer import HOUR_US, LOGS
 
 MAX_SESSIONS_PER_SLICE = 1_500_000  # bounds memory at tens of millions of sessions a day
@@ -185,6 +186,7 @@ def simulate(
     k = slices_per_day(spd)
     step = 24 // k
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    planted_counts: dict[tuple[bool, int, str], int] = {}
     try:
         for di, day in enumerate(days):
             day_us = (day - EPOCH).days * 86_400 * US
@@ -194,6 +196,11 @@ def simulate(
                 for log in LOGS:
                     writer.add(log, getattr(batch, log))
                 writer.flush(day_us + (s + 1) * step * HOUR_US)
+            planted = gen.planted_day(day)
+            who = np.stack([planted.inbound, planted.actor])
+            keys, n = np.unique(who, axis=1, return_counts=True)
+            for (inbound, actor), c in zip(keys.T.tolist(), n.tolist(), strict=True):
+                planted_counts[(bool(inbound), actor, day.isoformat())] = c
             if progress:
                 progress(di + 1, len(days))
         writer.flush(None)
@@ -212,6 +219,7 @@ def simulate(
         "inject_rate": inject_rate,
     }
     doc = truth.build(meta)
+    doc["suspect"] = truth_entries(sc.suspect, pop.planted, start, end, planted_counts)
     gt_path = lake.raw_path("zeek", sensor, "ground_truth.json")
     lake.raw_fs.makedirs(posixpath.dirname(gt_path), exist_ok=True)
     lake.raw_fs.pipe_file(gt_path, to_json(doc))

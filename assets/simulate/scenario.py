@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from assets.simulate.suspect import SuspectPlan, SuspectPlanError, parse_suspect_plan
+
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 SCENARIO_DIR = REFERENCE_DIR / "scenarios"
 DEFAULT_SCENARIO = "nk2017"
@@ -116,6 +118,7 @@ class Scenario:
     long_connection_services: tuple[str, ...]
     taxonomy: dict[str, TaxonomyService]
     source: str
+    suspect: SuspectPlan = SuspectPlan()  # planted scanners and beacons
 
     def service_index(self, service_id: str) -> int:
         return [s.id for s in self.services].index(service_id)
@@ -311,6 +314,18 @@ def load_scenario(
         if sid not in ids:
             raise ScenarioError(f"long_connection_services: unknown {sid!r}")
 
+    tcp_rules = [r for t in tax.values() for r in t.ports if r.proto == "tcp"]
+    covered = {p for r in tcp_rules for p in range(r.low, r.high + 1)}
+    try:
+        suspect = parse_suspect_plan(
+            doc.get("suspect"),
+            networks=[n.label for n in networks],
+            countries=set(anchors),
+            covered_tcp_ports=covered,
+        )
+    except (SuspectPlanError, KeyError, TypeError) as exc:
+        raise ScenarioError(f"suspect: {exc}") from None
+
     return Scenario(
         name=doc.get("name", path.stem),
         description=doc.get("description", ""),
@@ -332,6 +347,7 @@ def load_scenario(
         long_connection_services=long_services,
         taxonomy=tax,
         source=str(path),
+        suspect=suspect,
     )
 
 

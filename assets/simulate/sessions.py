@@ -17,6 +17,7 @@ import polars as pl
 
 from assets.simulate.population import Population, ips_to_str
 from assets.simulate.scenario import Scenario
+from assets.simulate.suspect import PlantedDay, planted_sessions
 
 US = 1_000_000
 DAY_US = 86_400 * US
@@ -135,6 +136,7 @@ class DayGenerator:
         self.long_idx = np.array([sc.service_index(s) for s in sc.long_connection_services])
         self.host_name = pl.Series("host", pop.host_name, dtype=pl.String)
         self._local_cache: dict[dt.date, pl.DataFrame] = {}
+        self._planted_cache: dict[dt.date, PlantedDay] = {}
         # inbound servers and the taxonomy identity of the sites they host
         self.server_hosts = [h or ["-"] for h in pop.server_host]
         self.server_names = np.array(
@@ -181,6 +183,14 @@ class DayGenerator:
         self._local_cache = {day: df}
         return df
 
+    def planted_day(self, day: dt.date) -> PlantedDay:
+        """The day's planted scanner probes and beacon check-ins (scenario `suspect`)."""
+        if day not in self._planted_cache:
+            self._planted_cache = {
+                day: planted_sessions(self.sc.suspect, self.pop.planted, self.seed, day)
+            }
+        return self._planted_cache[day]
+
     def probs_on(self, date) -> np.ndarray:
         w = self.sc.weights_on(np.datetime64(date, "D").astype(dt.date))
         p = np.array([w[s] for s in self.svc_ids], dtype=float)
@@ -207,7 +217,12 @@ class DayGenerator:
         if last and self.spd > 0 and self.sc.long_connections_per_day and len(self.long_idx):
             s = _concat(s, self._long(rng, day, hour_lo))
         i = self._inbound(rng, ts[inbound])
-        return self._records(rng, day, slice_no, s, i)
+        planted = self.planted_day(day)
+        day0 = (day - EPOCH).days * DAY_US
+        in_slice = (planted.ts >= day0 + hour_lo * 3600 * US) & (
+            planted.ts < day0 + hour_hi * 3600 * US
+        )
+        return self._records(rng, day, slice_no, s, i, planted.select(np.flatnonzero(in_slice)))
 
     def _outbound(self, rng, ts: np.ndarray, local_date: np.ndarray) -> dict:
         n = len(ts)
@@ -326,7 +341,7 @@ class DayGenerator:
         }
 
     # ---- records ------------------------------------------------------------------------------
-    def _records(self, rng, day: dt.date, slice_no: int, s: dict, i: dict) -> Batch:
+    def _records(self, rng, day: dt.date, slice_no: int, s: dict, i: dict, p: PlantedDay) -> Batch:
         pop = self.pop
         n_out, n_in = len(s["ts"]), len(i["ts"])
         dns_rows = np.flatnonzero(s["dns"])
@@ -428,12 +443,24 @@ class DayGenerator:
             np.concatenate([s["dur"][http_o], i["dur"][http_i]]),
         )
 
-        conn = pl.concat([out_conn, in_conn, dns_conn])
+        # -- planted scanner probes and beacon check-ins: bare TCP, no hostname anywhere.
+        # Their own generator and uid counters keep the other records as they were.
+        n_pl = len(p)
+        prng = np.random.default_rng([self.seed, 0x706C6E74, day.toordinal(), slice_no])
+        pl_uid = make_uids(prng, base + np.uint64(n_conn) + np.arange(n_pl, dtype=np.uint64))
+        planted_conn = _conn_frame(
+            prng, p.ts, pl_uid, p.orig, p.resp, p.resp_p, np.ones(n_pl, bool),
+            np.full(n_pl, "-"), p.dur, p.orig_b, p.resp_b, p.state, ~p.inbound, p.inbound,
+        )  # fmt: skip
+
+        conn = pl.concat([out_conn, in_conn, dns_conn, planted_conn])
         # -- what the pipeline should conclude about each conn record
         svc = s["svc"]
-        remote = np.concatenate([s["resp"], i["orig"], np.zeros(n_dns, np.int64)])
+        remote = np.concatenate(
+            [s["resp"], i["orig"], np.zeros(n_dns, np.int64), np.where(p.inbound, p.orig, p.resp)]
+        )
         country = pop.country_of(remote)
-        country[n_out + n_in :] = ""
+        country[n_out + n_in : n_conn] = ""
         truth = pl.DataFrame(
             {
                 "ts": conn["ts"],
@@ -442,17 +469,33 @@ class DayGenerator:
                         np.full(n_out, "outbound"),
                         np.full(n_in, "inbound"),
                         np.full(n_dns, "internal"),
+                        np.where(p.inbound, "inbound", "outbound"),
                     ]
                 ),  # fmt: skip
                 "service_id": np.concatenate(
-                    [self.svc_ids[svc], self.server_ids[i["server"]], np.full(n_dns, "")]
-                ),
+                    [
+                        self.svc_ids[svc],
+                        self.server_ids[i["server"]],
+                        np.full(n_dns, ""),
+                        np.full(n_pl, ""),
+                    ]
+                ),  # fmt: skip
                 "service": np.concatenate(
-                    [self.svc_names[svc], self.server_names[i["server"]], np.full(n_dns, "")]
-                ),
+                    [
+                        self.svc_names[svc],
+                        self.server_names[i["server"]],
+                        np.full(n_dns, ""),
+                        np.full(n_pl, "Unknown"),
+                    ]
+                ),  # fmt: skip
                 "category": np.concatenate(
-                    [self.svc_cats[svc], self.server_cats[i["server"]], np.full(n_dns, "")]
-                ),
+                    [
+                        self.svc_cats[svc],
+                        self.server_cats[i["server"]],
+                        np.full(n_dns, ""),
+                        np.full(n_pl, "unknown"),
+                    ]
+                ),  # fmt: skip
                 "remote_country": country,
             }
         )

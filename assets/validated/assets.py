@@ -82,28 +82,34 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                 quarantine_key: (check_specs(quarantine_key)[0].name,),
             },
         )
-        for day in partition_days(context):
-            files = collect_raw_files(store, table, day, lateness)
-            result = validate_partition(files, table, day, lateness)
-            counts = dict(result.counts)
-            counts["raw_files"] = len(files)
-            context.log.info(f"{table} {day}: {counts}")
-            step.publish_day(
-                day,
-                [
-                    Output(
-                        valid_key, "validated", table, result.valid, f"validated.{table}", counts
-                    ),
-                    Output(
-                        quarantine_key,
-                        "quarantine",
-                        table,
-                        result.quarantine,
-                        "quarantine.records",
-                        {"quarantined": result.quarantine.height},
-                    ),
-                ],
-            )
+        with step:
+            for day in partition_days(context):
+                files = collect_raw_files(store, table, day, lateness)
+                result = validate_partition(files, table, day, lateness)
+                counts = dict(result.counts)
+                counts["raw_files"] = len(files)
+                context.log.info(f"{table} {day}: {counts}")
+                step.add_day(
+                    day,
+                    [
+                        Output(
+                            valid_key,
+                            "validated",
+                            table,
+                            result.valid,
+                            f"validated.{table}",
+                            counts,
+                        ),
+                        Output(
+                            quarantine_key,
+                            "quarantine",
+                            table,
+                            result.quarantine,
+                            "quarantine.records",
+                            {"quarantined": result.quarantine.height},
+                        ),
+                    ],
+                )
         yield from step.results()
 
     return _asset

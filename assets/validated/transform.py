@@ -14,6 +14,7 @@ line the damage cut). Header and comment lines are not records.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -32,9 +33,8 @@ from assets.zeek.names import log_name
 from assets.zeek.reader import read_zeek
 from assets.zeek.records import LINE, Segment
 
-_SEG = "__seg"  # index of the segment a row came from (to fetch its raw text)
-_FOLDER = "__folder"
-_DETAIL = "__detail"
+_FILE = "__file"  # index of the file a duplicate came from (to quote its raw text)
+_SEG = "__seg"  # index of the segment within that file
 
 
 @dataclass(frozen=True)
@@ -69,19 +69,24 @@ def validate_partition(
         key=lambda f: (f.folder_day, f.sensor, f.source_file),
     )
     fields, required = ZEEK_FIELDS[table], REQUIRED_FIELDS[table]
+    schema = VALIDATED_SCHEMAS[table]
     lateness = dt.timedelta(days=lateness_days)
 
+    # Each file is folded in as soon as it is read: its sound rows (typed, in the output
+    # schema) join `rows`, its flagged rows are explained into `quarantined` while its text
+    # is still at hand, and nothing else of it is kept. Only duplicates are known after the
+    # last file; their few source files are read again to quote the raw lines.
     rows: list[pl.DataFrame] = []
-    segments: list[tuple[RawFile, Segment]] = []
-    problems: list[pl.DataFrame] = []
+    parts: list[_Part] = []
+    quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
     counts = {"raw_records": 0, "to_earlier_partitions": 0, "from_later_folders": 0}
-    for raw_file in ordered:
+    for file_no, raw_file in enumerate(ordered):
         read = read_zeek(raw_file.load(), numeric=fields)
         own_folder = raw_file.folder_day == day
         if own_folder:
             counts["raw_records"] += read.records
             if read.problems.height:
-                problems.append(
+                quarantined.append(
                     read.problems.select(
                         "reason",
                         "detail",
@@ -91,43 +96,52 @@ def validate_partition(
                         pl.lit(raw_file.sensor).alias("sensor"),
                     )
                 )
-        for seg in read.segments:
-            converted = convert(seg, fields, required)
-            kept, n_earlier = _owned_rows(converted, raw_file.folder_day, day, lateness)
+        for seg_no, seg in enumerate(read.segments):
+            kept, n_earlier = _owned_rows(
+                convert(seg, fields, required), raw_file.folder_day, day, lateness
+            )
             if own_folder:
                 counts["to_earlier_partitions"] += n_earlier
             else:
                 counts["from_later_folders"] += kept.height
+            if kept.height and kept[REASON].null_count() < kept.height:
+                flagged = kept.filter(pl.col(REASON).is_not_null())
+                quarantined.append(
+                    _quarantine_rows(flagged, raw_file, seg, fields, required, lateness_days)
+                )
+                kept = kept.filter(pl.col(REASON).is_null())
             if kept.height == 0:
                 continue
             rows.append(
-                kept.with_columns(
-                    pl.lit(raw_file.sensor).alias("sensor"),
-                    pl.lit(len(segments), dtype=pl.Int32).alias(_SEG),
-                    pl.lit(raw_file.folder_day).alias(_FOLDER),
-                )
+                kept.select(
+                    *[pl.col(c).cast(t) for c, t in schema.items() if c != "sensor"],
+                    pl.lit(raw_file.sensor, dtype=pl.String).alias("sensor"),
+                    LINE,
+                ).select(*schema, LINE)
             )
-            segments.append((raw_file, seg))
+            parts.append(_Part(raw_file, file_no, seg_no, kept.height))
+        del read
 
-    schema = VALIDATED_SCHEMAS[table]
     records = (
-        pl.concat(rows, how="vertical_relaxed")
+        pl.concat(rows, how="vertical", rechunk=False)
         if rows
-        else pl.DataFrame(
-            schema=schema | {LINE: pl.Int64, REASON: pl.String, _SEG: pl.Int32, _FOLDER: pl.Date}
-        )
+        else pl.DataFrame(schema=schema | {LINE: pl.Int64})
     )
-    records = _mark_duplicates(records, table)
+    rows.clear()
+    # The day's columns are chunked differently (the CSV reader's chunks, one per file for
+    # `sensor`), and a frame-wide operation would first realign, i.e. copy, all of them:
+    # the day is handled column by column from here on.
+    duplicate = _duplicates(records, table)
+    if duplicate is not None:
+        quarantined.append(_duplicate_rows(records, duplicate, parts, fields))
+    order = _valid_order(records.get_column("ts"), duplicate)
+    columns = [records.get_column(c) for c in schema]
+    del records
+    valid = pl.DataFrame(_gather_all(columns, order))
 
-    valid = records.filter(pl.col(REASON).is_null()) if _any_flagged(records) else records
-    valid = valid.select([pl.col(c).cast(t) for c, t in schema.items()])
-    if not valid["ts"].is_sorted():
-        valid = valid.sort("ts", maintain_order=True)
-    flagged = records.filter(pl.col(REASON).is_not_null())
-    quarantine = pl.concat(
-        [*problems, _quarantine_rows(flagged, segments, fields, required, lateness_days)],
-        how="vertical_relaxed",
-    ).select([pl.col(c).cast(t) for c, t in QUARANTINE_SCHEMA.items()])
+    quarantine = pl.concat(quarantined, how="vertical_relaxed").select(
+        [pl.col(c).cast(t) for c, t in QUARANTINE_SCHEMA.items()]
+    )
     quarantine = quarantine.sort("source_file", "line_number", nulls_last=True, maintain_order=True)
 
     counts["valid"] = valid.height
@@ -137,8 +151,14 @@ def validate_partition(
     return ValidationResult(valid=valid, quarantine=quarantine, counts=counts)
 
 
-def _any_flagged(records: pl.DataFrame) -> bool:
-    return records[REASON].null_count() < records.height
+@dataclass(frozen=True)
+class _Part:
+    """Where a run of consecutive sound rows came from (to quote them if found duplicate)."""
+
+    raw_file: RawFile
+    file_no: int
+    segment: int  # index of the segment in the file's ZeekRead
+    height: int
 
 
 def _owned_rows(
@@ -182,67 +202,122 @@ def _midnight(day: dt.date) -> dt.datetime:
 _DAY = dt.timedelta(days=1)
 
 
-def _mark_duplicates(records: pl.DataFrame, table: str) -> pl.DataFrame:
-    """Sound records whose key was seen before (folder, file, line order) become `duplicate`.
+def _duplicates(records: pl.DataFrame, table: str) -> pl.Series | None:
+    """True for the sound records whose key was seen before (folder, file, line order);
+    None when there is none.
 
     Keys are compared by a 64-bit hash first (cheap on a million rows); only rows whose hash
     repeats are compared exactly, so a hash collision never drops a record.
     """
     if records.height == 0:
-        return records
+        return None
     keys = DEDUP_KEYS[table]
-    key = pl.struct(["sensor", *keys])
-    # one key column hashes much faster than a struct; sensors are few, compared exactly below
-    hashed_key = pl.col(keys[0]).hash() if len(keys) == 1 else key.hash()
-    if records[REASON].null_count() == records.height:
-        hashed = records.select(hashed_key.alias("h"))["h"]
-    else:
-        hashed = records.select(pl.when(pl.col(REASON).is_null()).then(hashed_key).alias("h"))["h"]
-    if hashed.null_count() == 0 and hashed.n_unique() == hashed.len():
-        return records  # the common case, decided by one cheap pass over 64-bit hashes
-    repeated = hashed.is_duplicated() & hashed.is_not_null()
-    if not repeated.any():
-        return records
-    idx = pl.Series("i", range(records.height)).filter(repeated)
-    subset = records[idx]
-    dup_idx = idx.filter(~subset.select(key.is_first_distinct()).to_series())
-    is_dup = pl.Series(repeated.len() * [False]).scatter(dup_idx, True)
-    return records.with_columns(
-        pl.when(is_dup).then(pl.lit("duplicate")).otherwise(pl.col(REASON)).alias(REASON)
+    # per-column hashes, combined with wrapping arithmetic (equal keys give equal hashes);
+    # sensors are few and are compared exactly below
+    hashed = records.get_column(keys[0]).hash()
+    for k in keys[1:]:
+        hashed = hashed * _HASH_MIX + records.get_column(k).hash()
+    if hashed.n_unique() == hashed.len():
+        return None  # the common case, decided by one cheap pass over 64-bit hashes
+    candidates = hashed.is_duplicated().arg_true()
+    del hashed
+    exact = pl.DataFrame([records.get_column(c).gather(candidates) for c in ("sensor", *keys)])
+    first = exact.select(pl.struct(exact.columns).is_first_distinct()).to_series()
+    later = candidates.filter(~first)
+    if later.len() == 0:
+        return None
+    return pl.repeat(False, records.height, dtype=pl.Boolean, eager=True).scatter(later, True)
+
+
+_HASH_MIX = 0x100000001B3  # an odd multiplier (FNV-1a's 64-bit prime)
+
+
+def _valid_order(ts: pl.Series, duplicate: pl.Series | None) -> pl.Series | None:
+    """Row indices of the valid records in output order (stable by ts); None: all, as is."""
+    frame = pl.DataFrame([ts])
+    index = pl.int_range(pl.len(), dtype=pl.get_index_type())
+    if duplicate is None:
+        if ts.is_sorted():
+            return None
+        return frame.select(index.sort_by("ts", maintain_order=True)).to_series()
+    keep = ~duplicate
+    by_ts = index.filter(keep).sort_by(pl.col("ts").filter(keep), maintain_order=True)
+    return frame.select(by_ts).to_series()
+
+
+def _gather_all(columns: list[pl.Series], order: pl.Series | None) -> list[pl.Series]:
+    """`columns` in one chunk each, reordered by `order`, one column at a time: each source
+    column is released as soon as its copy exists, so the day is never held twice."""
+    out = []
+    columns.reverse()
+    while columns:
+        column = columns.pop()
+        height = column.len() if order is None else order.len()
+        if column.null_count() == column.len():  # e.g. node_name, extra: nothing to move
+            out.append(pl.repeat(None, height, dtype=column.dtype, eager=True).alias(column.name))
+            continue
+        column = column.rechunk()  # a gather from one chunk is ~3x faster
+        out.append(column if order is None else column.gather(order))
+    return out
+
+
+def _duplicate_rows(
+    records: pl.DataFrame, duplicate: pl.Series, parts: list[_Part], fields: dict[str, str]
+) -> pl.DataFrame:
+    """Quarantine entries of the duplicates; their files are read again for the raw text."""
+    where = duplicate.arg_true()
+    starts = pl.Series([0, *itertools.accumulate(p.height for p in parts)][:-1])
+    part = starts.search_sorted(where, side="right") - 1
+    dups = pl.DataFrame([records.get_column(c).gather(where) for c in ("uid", LINE)]).with_columns(
+        pl.Series(_FILE, [p.file_no for p in parts])[part],
+        pl.Series(_SEG, [p.segment for p in parts])[part],
     )
+    files = {p.file_no: p.raw_file for p in parts}
+    out = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
+    for (file_no,), in_file in dups.group_by(_FILE, maintain_order=True):
+        raw_file = files[file_no]  # type: ignore[index]
+        segments = read_zeek(raw_file.load(), numeric=fields).segments
+        for (seg_no,), group in in_file.group_by(_SEG, maintain_order=True):
+            seg = segments[seg_no]  # type: ignore[index]
+            lines = seg.frame.filter(pl.col(LINE).is_in(group[LINE].implode()))
+            text = pl.DataFrame({LINE: lines[LINE], "raw": seg.raw_text(lines)})
+            out.append(
+                group.join(text, on=LINE, how="left").select(
+                    pl.lit("duplicate").alias("reason"),
+                    pl.format("uid {} already seen in this partition", "uid").alias("detail"),
+                    pl.lit(raw_file.source_file).alias("source_file"),
+                    pl.col(LINE).alias("line_number"),
+                    "raw",
+                    pl.lit(raw_file.sensor).alias("sensor"),
+                )
+            )
+    return pl.concat(out, how="vertical_relaxed")
 
 
 def _quarantine_rows(
     flagged: pl.DataFrame,
-    segments: list[tuple[RawFile, Segment]],
+    raw_file: RawFile,
+    seg: Segment,
     fields: dict[str, str],
     required: tuple[str, ...],
     lateness_days: int,
 ) -> pl.DataFrame:
-    """Quarantine entries (with detail and raw line text) for records flagged after reading."""
-    parts = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
-    if flagged.height == 0:
-        return parts[0]
-    flagged = flagged.with_columns(_rule_detail(lateness_days).alias(_DETAIL))
-    for seg_id, group in flagged.group_by(_SEG, maintain_order=True):
-        raw_file, seg = segments[seg_id[0]]  # type: ignore[index]
-        explained = explain(seg, group[LINE], fields, required)
-        parts.append(
-            group.join(explained, on=LINE, how="left").select(
-                pl.col(REASON).alias("reason"),
-                pl.coalesce(_DETAIL, "detail").alias("detail"),
-                pl.lit(raw_file.source_file).alias("source_file"),
-                pl.col(LINE).alias("line_number"),
-                "raw",
-                pl.lit(raw_file.sensor).alias("sensor"),
-            )
-        )
-    return pl.concat(parts, how="vertical_relaxed")
+    """Quarantine entries (with detail and raw line text) for flagged records of a segment."""
+    explained = explain(seg, flagged[LINE], fields, required)
+    return flagged.join(explained, on=LINE, how="left").select(
+        pl.col(REASON).alias("reason"),
+        pl.coalesce(_rule_detail(raw_file.folder_day, lateness_days), "detail").alias("detail"),
+        pl.lit(raw_file.source_file).alias("source_file"),
+        pl.col(LINE).alias("line_number"),
+        "raw",
+        pl.lit(raw_file.sensor).alias("sensor"),
+    )
 
 
-def _rule_detail(lateness_days: int) -> pl.Expr:
+def _rule_detail(folder_day: dt.date, lateness_days: int) -> pl.Expr:
+    """Detail of the time-rule reasons (null for the others: `explain` words those)."""
     ts = pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-    folder = pl.col(_FOLDER).dt.strftime("%Y-%m-%d")
+    folder = pl.lit(folder_day.isoformat())
     reason = pl.col(REASON)
     return (
         pl.when(reason == "late")
@@ -256,7 +331,5 @@ def _rule_detail(lateness_days: int) -> pl.Expr:
         )
         .when(reason == "future")
         .then(pl.format("ts {} is after its folder {}", ts, folder))
-        .when(reason == "duplicate")
-        .then(pl.format("uid {} already seen in this partition", pl.col("uid")))
         .otherwise(None)
     )
