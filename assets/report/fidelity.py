@@ -31,7 +31,8 @@ def planted_headline(truth: dict, service_categories: dict[str, str]) -> dict:
     bitcoin_days = sorted(
         day for day, d in truth["days"].items() if d["service_counts"].get("Bitcoin", 0) > 0
     )
-    return {
+    suspect = truth.get("suspect", {})
+    planted = {
         "streaming_gaming_share": shares.get("streaming", 0.0) + shares.get("gaming", 0.0),
         "obfuscation_share": shares.get("obfuscation", 0.0),
         "busiest_local_hour": period["busiest_local_hour"],
@@ -39,6 +40,10 @@ def planted_headline(truth: dict, service_categories: dict[str, str]) -> dict:
         "india_inbound_share": period["countries"]["inbound_sources"].get("IN", 0.0),
         "first_bitcoin_date": bitcoin_days[0] if bitcoin_days else None,
     }
+    if suspect:
+        planted["scanning_sources"] = len(suspect.get("scanners", []))
+        planted["beacons"] = len(suspect.get("beacons", []))
+    return planted
 
 
 def compare_headline(found: dict, planted: dict) -> list[Comparison]:

@@ -92,6 +92,7 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
 
 
 def _category_chart(cats: pl.DataFrame) -> go.Figure:
+    total = max(int(cats["sessions"].sum() or 0), 1)
     fig = go.Figure(
         go.Pie(
             labels=cats["category"].to_list(),
@@ -99,10 +100,22 @@ def _category_chart(cats: pl.DataFrame) -> go.Figure:
             hole=0.45,
             sort=False,
             marker={"colors": [_colour(c, i) for i, c in enumerate(cats["category"])]},
-            textinfo="label+percent",
+            # label only the slices big enough to read; the legend and hover name the rest
+            text=[
+                c if v >= 0.03 * total else ""
+                for c, v in zip(cats["category"], cats["sessions"], strict=True)
+            ],
+            textinfo="text+percent",
+            texttemplate=[
+                "%{text}<br>%{percent}" if v >= 0.03 * total else "" for v in cats["sessions"]
+            ],
+            textposition="inside",
+            insidetextorientation="horizontal",
         )
     )
-    return _layout(fig, "Category shares of users' sessions")
+    fig = _layout(fig, "Category shares of users' sessions")
+    fig.update_layout(legend={"orientation": "v", "x": 1.02, "y": 0.5})
+    return fig
 
 
 def _services_chart(ranking: pl.DataFrame) -> go.Figure:
