@@ -17,8 +17,10 @@ lint: setup
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 
+# the UI on the same instance the `hermit` commands record their runs in
 dev: setup
-	$(UV) run dg dev
+	@mkdir -p .dagster_home && cp -n deploy/dagster.yaml .dagster_home/dagster.yaml 2>/dev/null || true
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(UV) run dg dev
 
 bench: setup
 	$(UV) run --group bench python bench/run.py
