@@ -749,3 +749,69 @@ def test_a_real_sensor_day_passes_its_suites(table):
     for frame, suite in checks:
         out = validate_frame(frame, suite, partition=day.isoformat())
         assert out.success and not out.failed, out.summary()
+
+
+def test_text_keys_reach_ge_as_hashes_and_a_failure_quotes_the_text(monkeypatch):
+    frames = []
+    real = ge_runner._to_pandas
+
+    def seen(df, hashed=frozenset()):
+        pdf = real(df, hashed)
+        if "uid" in pdf.columns:
+            frames.append(pdf["uid"].dtype)
+        return pdf
+
+    monkeypatch.setattr(ge_runner, "_to_pandas", seen)
+    assert validate_frame(conn_frame(), "validated.conn", partition=DAY).success
+    assert [str(d) for d in frames] == ["int64"]  # uniqueness judged on 64-bit hashes
+
+    frames.clear()
+    dup = conn_frame().with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("Crepeated")).otherwise("uid").alias("uid")
+    )
+    dup = dup.with_columns(
+        pl.when(pl.int_range(pl.len()) == 8).then(pl.lit("Crepeated")).otherwise("uid").alias("uid")
+    )
+    out = validate_frame(dup, "validated.conn", partition=DAY)
+    (failure,) = out.errors
+    assert failure["expectation"] == "expect_column_values_to_be_unique"
+    assert "'Crepeated'" in failure["observed"]  # the text, from the exact re-run
+    assert len(frames) == 2 and str(frames[-1]) != "int64"
+
+
+def test_a_hash_collision_cannot_pass_a_uniqueness_check(monkeypatch):
+    # Force every text to one hash: distinct uids then look duplicated on the fast path, and
+    # the exact re-run on the text must clear them.
+    real_hash = pl.Expr.hash
+    monkeypatch.setattr(
+        pl.Expr,
+        "hash",
+        lambda self, *a, **k: real_hash(pl.lit("x"), *a).alias(self.meta.output_name()),
+    )
+    seen = []
+    real = ge_runner._to_pandas
+
+    def distinct_uids(df, hashed=frozenset()):
+        pdf = real(df, hashed)
+        if "uid" in pdf.columns:
+            seen.append(pdf["uid"].nunique())
+        return pdf
+
+    monkeypatch.setattr(ge_runner, "_to_pandas", distinct_uids)
+    out = validate_frame(conn_frame(), "validated.conn", partition=DAY)
+    assert out.success and not out.failed, out.summary()
+    assert seen == [1, conn_frame().height]  # all collided, then judged on the text
+
+
+def test_ge_gets_one_group_of_columns_at_a_time(monkeypatch):
+    # A day's pandas copy is made per group of columns an expectation reads, never the table.
+    widths = []
+    real = ge_runner._to_pandas
+    monkeypatch.setattr(
+        ge_runner,
+        "_to_pandas",
+        lambda df, hashed=frozenset(): widths.append(df.width) or real(df, hashed),
+    )
+    frame = conn_frame()
+    assert validate_frame(frame, "validated.conn", partition=DAY).success
+    assert widths and max(widths) == 1 < frame.width

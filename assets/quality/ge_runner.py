@@ -21,11 +21,14 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from assets.config import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
 
@@ -132,22 +135,20 @@ def _run_spec(
     *,
     columns: list[str] | None = None,
     derived: dict[str, tuple[str, ...]] | None = None,
+    hash_keys: bool = True,
 ) -> SuiteOutcome:
     """Run the suite `spec` (its GE form cached under `cache_key`) on `df`.
 
     columns: the table's column names, when `df` holds only the referenced ones (the others
     become placeholders). derived: batch keys computed on the pandas frame (see batch_plan).
+    hash_keys: text key columns read only for uniqueness go to GE as 64-bit hashes (see
+    `_hashable_keys`); if anything then fails, the suite runs again on the text itself.
     """
-    referenced = referenced_columns(spec) | ({DAY_KEY} if derived else set())
-    pdf = _to_pandas(df, referenced, columns)
-    for name, key_columns in (derived or {}).items():
-        # pandas' own notion of missing (null, NaN, NaT), the one GE's ignore_row_if uses.
-        # (a key column the table lacks fails its expectation; the day key is then all null)
-        present = pdf[[c for c in key_columns if c in pdf.columns]].notna().any(axis=1)
-        pdf[name] = pdf[DAY_KEY].where(present)
+    hashed = _hashable_keys(spec, df) if hash_keys else set()
+    source = _PandasSource(df, columns or df.columns, hashed, derived or {})
     with _lock:  # the cached GE context is not thread-safe
         gx_suite = _ge_suite(cache_key, spec)
-        results = _validate(pdf, gx_suite) if spec["expectations"] else []
+        results = _validate(source, gx_suite) if spec["expectations"] else []
     failed = []
     for res in results:
         if res.success:
@@ -163,8 +164,54 @@ def _run_spec(
                 "severity": severity_of(entry),
             }
         )
+    if failed and hashed:
+        # exact values for the report (and no verdict resting on a hash collision)
+        return _run_spec(
+            df,
+            spec,
+            cache_key,
+            outcome_name,
+            partition,
+            columns=columns,
+            derived=derived,
+            hash_keys=False,
+        )
     success = not any(f["severity"] == "error" for f in failed)
     return SuiteOutcome(outcome_name, success, len(results), failed, partition)
+
+
+# Expectations that, on a text column, ask only "equal to another row?" or "missing?": a
+# 64-bit hash of the text answers the first without false passes (equal text, equal hash) and,
+# on a column without nulls, the second exactly. GE's pandas uniqueness on a million strings
+# costs ~0.45 s (factorising Arrow strings); on their hashes ~0.05 s. A hash also takes 8 bytes
+# a row in pandas where the text takes its length plus an 8-byte offset.
+_KEY_ONLY = frozenset(
+    {
+        "expect_column_values_to_be_unique",
+        "expect_compound_columns_to_be_unique",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_null",
+    }
+)
+
+
+def _hashable_keys(spec: dict, df: pl.DataFrame) -> set[str]:
+    """Text columns of `df` without nulls that the suite reads only in `_KEY_ONLY`
+    expectations.
+
+    A collision can only make a uniqueness check fail, never pass; `_run_spec` then judges
+    the suite again on the text, so outcomes are exactly those on the text."""
+    keys, other = set(), set()
+    for exp in spec.get("expectations", []):
+        cols = _columns_read(exp.get("kwargs") or {})
+        (keys if exp["type"] in _KEY_ONLY else other).update(cols)
+    return {
+        c
+        for c in keys - other
+        if c in df.schema
+        and df.schema[c] in (pl.String, pl.Categorical, pl.Binary)
+        and df.get_column(c).null_count() == 0
+    }
 
 
 # ---- many days of one table in one validation ------------------------------------------------
@@ -347,42 +394,78 @@ def _batch_passes(frames: list[tuple[str, pl.DataFrame]], plan: BatchPlan, colum
     return not outcome.failed
 
 
-def _to_pandas(df: pl.DataFrame, referenced: set[str], columns: list[str] | None = None):
-    """Only referenced columns are converted; the others become 1-byte placeholders so
-    table-level expectations still see every column name at a fraction of the cost.
-    columns: every column name of the table (default df's), when df holds only some."""
-    import numpy as np
-    import pandas as pd
+class _PandasSource:
+    """The frame as GE sees it (pandas), converted a group of columns at a time: GE runs the
+    expectations group by group (`_validate`), so only one group's pandas copy is alive at
+    once instead of the whole table's (~1 GB for a 10M-row conn day).
 
-    keep = [c for c in df.columns if c in referenced]
+    columns: every column name of the table (default df's), when df holds only some.
+    hashed: text columns given to GE as 64-bit hashes (see `_hashable_keys`).
+    derived: batch keys computed on the pandas columns (see batch_plan).
+    """
+
+    def __init__(self, df: pl.DataFrame, columns, hashed: set[str], derived: dict):
+        self.df, self.columns, self.hashed, self.derived = df, list(columns), hashed, derived
+
+    def frame(self, names) -> pd.DataFrame:
+        """The named columns (those the frame has), derived keys included."""
+        derived = [n for n in names if n in self.derived]
+        needed = {n for n in names if n in self.df.columns}
+        for name in derived:
+            needed |= {DAY_KEY, *(c for c in self.derived[name] if c in self.df.columns)}
+        pdf = _to_pandas(self.df.select([c for c in self.df.columns if c in needed]), self.hashed)
+        for name in derived:
+            # pandas' own notion of missing (null, NaN, NaT), the one GE's ignore_row_if uses.
+            # (a key column the table lacks fails its expectation; the day key is then all null)
+            keys = [c for c in self.derived[name] if c in pdf.columns]
+            pdf[name] = pdf[DAY_KEY].where(pdf[keys].notna().any(axis=1))
+        return pdf[[n for n in names if n in pdf.columns]]
+
+    def table(self) -> pd.DataFrame:
+        """Every column name over the table's rows, for table-level expectations (column set,
+        row count), which read no values: 1-byte placeholders."""
+        import numpy as np
+        import pandas as pd
+
+        names = [*self.columns, *(d for d in self.derived if d not in self.columns)]
+        zeros = np.zeros(self.df.height, dtype=np.int8)
+        index = pd.RangeIndex(self.df.height)
+        return pd.DataFrame({c: zeros for c in names}, index=index, copy=False)
+
+    def whole(self, referenced: set[str]) -> pd.DataFrame:
+        """Every column: the `referenced` ones converted, the rest placeholders (for GE's
+        public route, which validates one frame)."""
+        import pandas as pd
+
+        table = self.table()
+        converted = self.frame([c for c in table.columns if c in referenced])
+        rest = table[[c for c in table.columns if c not in converted.columns]]
+        return pd.concat([converted, rest], axis=1)[list(table.columns)]
+
+
+def _to_pandas(df: pl.DataFrame, hashed: set[str] = frozenset()):  # type: ignore[assignment]
+    """Every column of `df` as GE's pandas engine checks it fastest; `hashed` columns as the
+    64-bit hashes of their values (see `_hashable_keys`)."""
     # GE's pandas range check is vectorised only for int64/float64 columns (per-row Python
     # otherwise, ~1 s per million rows): widen narrower numbers first.
     widen = [
-        pl.col(c).cast(pl.Int64 if df.schema[c].is_integer() else pl.Float64)
-        for c in keep
-        if df.schema[c].is_numeric() and df.schema[c] not in (pl.Int64, pl.Float64)
+        pl.col(c).cast(pl.Int64 if t.is_integer() else pl.Float64)
+        for c, t in df.schema.items()
+        if t.is_numeric() and t not in (pl.Int64, pl.Float64)
     ]
+    widen += [pl.col(c).hash().reinterpret(signed=True) for c in df.columns if c in hashed]
     # Timestamps as naive UTC nanoseconds: the only datetime dtype GE's range check
     # vectorises, and pandas deprecates GE's pairwise comparison of tz-aware columns.
     widen += [
         pl.col(c).dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit("ns")
-        if df.schema[c].time_zone  # type: ignore[union-attr]
+        if t.time_zone  # type: ignore[union-attr]
         else pl.col(c).dt.cast_time_unit("ns")
-        for c in keep
-        if isinstance(df.schema[c], pl.Datetime)
+        for c, t in df.schema.items()
+        if isinstance(t, pl.Datetime)
     ]
     # numpy-backed conversion: GE on pyarrow extension arrays measured ~10x slower.
     # One chunk per column: pandas keeps arrow chunking, and chunked strings are slower in GE.
-    converted = df.select(keep).with_columns(widen).rechunk().to_pandas() if keep else None
-    columns = columns or df.columns
-    others = [c for c in columns if c not in referenced]
-    if not others:
-        return converted
-    zeros = np.zeros(df.height, dtype=np.int8)
-    filler = pd.DataFrame({c: zeros for c in others}, index=pd.RangeIndex(df.height), copy=False)
-    if converted is None:
-        return filler
-    return pd.concat([converted, filler], axis=1)[columns]
+    return df.with_columns(widen).rechunk().to_pandas()
 
 
 def _gx_engine() -> dict[str, Any]:
@@ -431,29 +514,32 @@ def _ge_suite(cache_key: str, spec: dict | None = None):
     return suites[cache_key]
 
 
-def _validate(pdf, gx_suite) -> list:
-    """GE's per-expectation results for `pdf`.
+def _validate(source: _PandasSource, gx_suite) -> list:
+    """GE's per-expectation results for the frame behind `source`.
 
     Expectations run in groups of the columns they read, each on a frame of just those
-    columns: GE's pandas engine filters the whole frame (every column) for each column
-    expectation, so on a wide frame most of its time went to copying columns it never reads.
-    Table-level expectations (column set, row count) see the whole frame.
+    columns, converted for that group and dropped after it: GE's pandas engine filters the
+    whole frame (every column) for each column expectation, so on a wide frame most of its
+    time went to copying columns it never reads, and one group at a time bounds the memory.
+    Table-level expectations (column set, row count) see every column name.
     """
     groups: dict[tuple[str, ...], list] = {}
     for config in gx_suite.expectation_configurations:
         groups.setdefault(tuple(sorted(_columns_read(config.kwargs))), []).append(config)
     results = []
     for columns, configs in groups.items():
-        frame = pdf[[c for c in columns if c in pdf.columns]] if columns else pdf
+        frame = source.frame(columns) if columns else source.table()
         try:
             validator = _unfingerprinted_validator(frame)
         except (ImportError, AttributeError, TypeError, ValueError):
             # GE internals moved (an upgrade): the public path, slower but equivalent.
-            return _public_validate(pdf, gx_suite)
+            read = {c for columns in groups for c in columns}
+            return _public_validate(source.whole(read), gx_suite)
         configs = validator.process_expectations_for_validation(configs)
         results += validator.graph_validate(
             configurations=configs, runtime_configuration={"result_format": dict(_RESULT_FORMAT)}
         )
+        del frame, validator
     return results
 
 
