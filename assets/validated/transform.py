@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -29,8 +30,9 @@ from assets.validated.schemas import (
     ZEEK_FIELDS,
 )
 from assets.zeek.convert import REASON, convert, explain
+from assets.zeek.inflate import Inflated, inflate
 from assets.zeek.names import log_name
-from assets.zeek.reader import read_zeek
+from assets.zeek.reader import read_inflated, read_zeek
 from assets.zeek.records import LINE, Segment
 
 _FILE = "__file"  # index of the file a duplicate came from (to quote its raw text)
@@ -80,8 +82,9 @@ def validate_partition(
     parts: list[_Part] = []
     quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
     counts = {"raw_records": 0, "to_earlier_partitions": 0, "from_later_folders": 0}
-    for file_no, raw_file in enumerate(ordered):
-        read = read_zeek(raw_file.load(), numeric=fields)
+    for file_no, (raw_file, inflated) in enumerate(_inflated_ahead(ordered)):
+        read = read_inflated(inflated, numeric=fields)
+        del inflated
         own_folder = raw_file.folder_day == day
         if own_folder:
             counts["raw_records"] += read.records
@@ -149,6 +152,26 @@ def validate_partition(
     by_reason = dict(quarantine.group_by("reason").len().iter_rows())
     counts |= {f"quarantined_{r}": int(by_reason.get(r, 0)) for r in REASONS}
     return ValidationResult(valid=valid, quarantine=quarantine, counts=counts)
+
+
+def _inflated_ahead(files: list[RawFile]) -> Iterator[tuple[RawFile, Inflated]]:
+    """Each file loaded and inflated, the next one in a background thread while the caller
+    parses this one: the load is I/O (S3 latency), and zlib, most of the remaining time, runs
+    without the GIL beside polars. At most two files' bytes are held."""
+    if not files:
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="hermit-inflate") as pool:
+        ahead = pool.submit(_load_inflated, files[0])
+        for i, raw_file in enumerate(files):
+            current = ahead.result()
+            if i + 1 < len(files):
+                ahead = pool.submit(_load_inflated, files[i + 1])
+            yield raw_file, current
+            del current
+
+
+def _load_inflated(raw_file: RawFile) -> Inflated:
+    return inflate(raw_file.load())
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from assets.zeek.inflate import inflate
+from assets.zeek.inflate import Inflated, inflate
 from assets.zeek.jsonlog import read_json
 from assets.zeek.records import ZeekRead, problems
 from assets.zeek.tsv import read_tsv
@@ -20,7 +20,11 @@ from assets.zeek.tsv import read_tsv
 
 def read_zeek(stored: bytes, numeric: Mapping[str, str] | None = None) -> ZeekRead:
     """`numeric`: field -> Zeek type of fields the caller will type (TSV fast path hint)."""
-    inflated = inflate(stored)
+    return read_inflated(inflate(stored), numeric)
+
+
+def read_inflated(inflated: Inflated, numeric: Mapping[str, str] | None = None) -> ZeekRead:
+    """`read_zeek` on bytes already through `inflate` (e.g. inflated ahead in a thread)."""
     data = inflated.data
     cut = data.rfind(b"\n") + 1
     tail = data[cut:]
