@@ -174,18 +174,43 @@ class Lake:
     def has_partition(self, zone: str, table: str, day: dt.date) -> bool:
         return self.fs.exists(posixpath.join(self.partition_dir(zone, table, day), PART))
 
-    def read_partition(self, zone: str, table: str, day: dt.date) -> pl.DataFrame | None:
-        """The partition's rows, or None when it has never been written."""
+    def read_partition(
+        self, zone: str, table: str, day: dt.date, columns: Iterable[str] | None = None
+    ) -> pl.DataFrame | None:
+        """The partition's rows, or None when it has never been written.
+
+        columns: read only these (those the file has; Parquet is columnar, so the others are
+        never decoded or held).
+        """
         path = posixpath.join(self.partition_dir(zone, table, day), PART)
+        wanted = None if columns is None else list(columns)
 
         def read() -> pl.DataFrame | None:
             try:
                 with self.fs.open(path, "rb") as fh:
-                    return pl.read_parquet(fh)
+                    if wanted is None:
+                        return pl.read_parquet(fh)
+                    present = pl.read_parquet_schema(fh)
+                    fh.seek(0)
+                    return pl.read_parquet(fh, columns=[c for c in wanted if c in present])
             except FileNotFoundError:
                 return None
 
         return with_retries(read)
+
+    @contextlib.contextmanager
+    def scan_partition(self, zone: str, table: str, day: dt.date) -> Iterator[pl.LazyFrame | None]:
+        """The partition as a LazyFrame (None when never written), valid inside the `with`:
+        a query on it reads only the columns (and row groups) it needs. One open file, so a
+        publish meanwhile cannot mix two versions."""
+        path = posixpath.join(self.partition_dir(zone, table, day), PART)
+        try:
+            fh = with_retries(lambda: self.fs.open(path, "rb"))
+        except FileNotFoundError:
+            yield None
+            return
+        with fh:
+            yield pl.scan_parquet(fh)
 
     def read_partitions(self, zone: str, table: str, days: Iterable[dt.date]) -> pl.DataFrame:
         """Several partitions as one frame with a `date` column (missing days are skipped)."""

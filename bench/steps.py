@@ -263,7 +263,7 @@ class _Pipeline:
             ref = self.reference()
         with c.phase("categorised"):
             with c.phase("read"):
-                conn = lake.read_partition("validated", "conn", day)
+                conn = lake.read_partition("validated", "conn", day, cs.INPUT_COLUMNS["conn"])
                 dns = read_validated(lake, "dns", [day - dt.timedelta(days=1), day])
                 ssl = read_validated(lake, "ssl", [day])
                 http = read_validated(lake, "http", [day])
@@ -304,11 +304,14 @@ class _Pipeline:
 
         c, day = self.clock, self.day
         with c.phase("reporting"):
-            with c.phase("read"):
-                sessions = self.lake.read_partition("categorised", "sessions", day)
-            if sessions is None:
-                raise SystemExit(f"no categorised/sessions partition {day}: categorised failed")
-            with c.phase("transform"):
+            # as the asset does: a lazy scan, so the read (only the columns the tables use)
+            # happens inside the transform's query
+            with (
+                c.phase("transform"),
+                self.lake.scan_partition("categorised", "sessions", day) as sessions,
+            ):
+                if sessions is None:
+                    raise SystemExit(f"no categorised/sessions partition {day}: categorised failed")
                 tables = build_reporting_tables(sessions, day=day)
             self.publish(
                 [
@@ -322,8 +325,8 @@ class _Pipeline:
                     for t, df in tables.items()
                 ]
             )
-        self.rows["reporting"] = sessions.height
-        return sessions.height
+        self.rows["reporting"] = self.lake.partition_rows("categorised", "sessions", day) or 0
+        return self.rows["reporting"]
 
     @staticmethod
     def _suite(name: str) -> str | None:

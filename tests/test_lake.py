@@ -33,6 +33,19 @@ def test_write_replace_read_partition(tmp_path):
     assert os.listdir(lake.partition_dir("validated", "conn", DAY)) == ["part-0.parquet"]
 
 
+def test_reads_only_the_columns_asked_for_and_scans_lazily(tmp_path):
+    lake = Lake(str(tmp_path))
+    frame = pl.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": [0.5, 1.5]})
+    lake.write_partition("validated", "conn", DAY, frame)
+    # a column the file lacks (an older layout) is skipped, not an error
+    got = lake.read_partition("validated", "conn", DAY, ["c", "a", "missing"])
+    assert got.columns == ["c", "a"] and got["a"].to_list() == [1, 2]
+    with lake.scan_partition("validated", "conn", DAY) as lf:
+        assert lf.select(pl.col("b").str.to_uppercase()).collect()["b"].to_list() == ["X", "Y"]
+    with lake.scan_partition("validated", "conn", DAY - dt.timedelta(days=1)) as absent:
+        assert absent is None
+
+
 def test_bi_reader_sees_only_published_partitions(tmp_path):
     duckdb = pytest.importorskip("duckdb")
     lake = Lake(str(tmp_path))

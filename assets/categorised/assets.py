@@ -22,14 +22,17 @@ _PREVIOUS_DAY = dg.TimeWindowPartitionMapping(
 
 
 def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
-    """The validated rows of `table` for `days`; an empty, typed frame where none were written."""
+    """The validated rows of `table` for `days`, only the columns categorisation reads; an
+    empty, typed frame where none were written."""
+    from assets.categorised.sessions import INPUT_COLUMNS
     from assets.validated.schemas import VALIDATED_SCHEMAS
 
-    frames = [
-        f for f in (lake.read_partition("validated", table, d) for d in days) if f is not None
-    ]
+    columns = INPUT_COLUMNS[table]
+    frames = [lake.read_partition("validated", table, d, columns) for d in days]
+    frames = [f for f in frames if f is not None]
     if not frames:
-        return pl.DataFrame(schema=VALIDATED_SCHEMAS[table])
+        schema = VALIDATED_SCHEMAS[table]
+        return pl.DataFrame(schema={c: schema[c] for c in columns if c in schema})
     return pl.concat(frames, how="vertical_relaxed")
 
 
@@ -67,7 +70,7 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
 def categorise_sessions(
     context: dg.AssetExecutionContext, lake: LakeResource, reference: ReferenceResource
 ):
-    from assets.categorised.sessions import categorise, unknown_domains
+    from assets.categorised.sessions import INPUT_COLUMNS, categorise, unknown_domains
 
     store = lake.get()
     ref = reference.get()
@@ -76,7 +79,7 @@ def categorise_sessions(
     step = LayerStep(context, store, [SESSIONS, UNKNOWN_DOMAINS], suite_checks)
     with step:
         for day in partition_days(context):
-            conn = store.read_partition("validated", "conn", day)
+            conn = store.read_partition("validated", "conn", day, INPUT_COLUMNS["conn"])
             if conn is None:
                 raise dg.Failure(
                     f"validated/conn has no partition {day}: materialise the validated layer first."

@@ -20,7 +20,14 @@ from assets.categorised.hostnames import (
 from assets.categorised.unknown import unknown_domains
 from assets.reference.loaders import UNKNOWN_SERVICE, Reference
 
-__all__ = ["SESSIONS_SCHEMA", "CategorisedResult", "categorise", "session_stats", "unknown_domains"]
+__all__ = [
+    "INPUT_COLUMNS",
+    "SESSIONS_SCHEMA",
+    "CategorisedResult",
+    "categorise",
+    "session_stats",
+    "unknown_domains",
+]
 
 SESSIONS_SCHEMA: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"),
@@ -54,6 +61,28 @@ SESSIONS_SCHEMA: dict[str, pl.DataType] = {
 }
 
 MATCH_SOURCES = ("domain", "ip_prefix", "port", "none")
+
+# The validated columns `categorise` reads, per table: the layer reads no others from the lake.
+INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "conn": (
+        "ts",
+        "uid",
+        "sensor",
+        "id_orig_h",
+        "id_resp_h",
+        "id_orig_p",
+        "id_resp_p",
+        "proto",
+        "service",
+        "duration",
+        "orig_bytes",
+        "resp_bytes",
+        "conn_state",
+    ),
+    "dns": ("ts", "id_orig_h", "query", "answers", "ttls"),
+    "ssl": ("ts", "uid", "server_name"),
+    "http": ("ts", "uid", "host"),
+}
 
 
 @dataclass

@@ -51,12 +51,12 @@ def build_reporting_tables(context: dg.AssetExecutionContext, lake: LakeResource
     )
     with step:
         for day in partition_days(context):
-            sessions = store.read_partition("categorised", "sessions", day)
-            if sessions is None:
-                raise dg.Failure(
-                    f"categorised/sessions has no partition {day}: materialise it first."
-                )
-            tables = build(sessions, day=day)
+            with store.scan_partition("categorised", "sessions", day) as sessions:
+                if sessions is None:
+                    raise dg.Failure(
+                        f"categorised/sessions has no partition {day}: materialise it first."
+                    )
+                tables = build(sessions, day=day)  # reads only the columns the tables use
             step.add_day(
                 day, [Output(KEYS[t], "reporting", t, tables[t], f"reporting.{t}") for t in KEYS]
             )
