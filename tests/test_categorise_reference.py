@@ -143,29 +143,39 @@ def test_bad_networks_are_rejected(tmp_path):
         load_networks(p)
 
 
-def test_maxmind_database_networks_become_the_range_table(tmp_path, monkeypatch):
-    import ipaddress
+def _write_mmdb(path) -> None:
+    """A real MaxMind-format database (IPv6 tree, IPv4 mapped), as MaxMind's tools write."""
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
 
-    import maxminddb
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoIP2-Country")
+    writer.insert_network(IPSet(["1.0.0.0/24"]), {"country": {"iso_code": "AU"}})
+    writer.insert_network(IPSet(["5.0.0.0/8"]), {"registered_country": {"iso_code": "de"}})
+    writer.insert_network(IPSet(["6.0.0.0/8"]), {"continent": {"code": "EU"}})  # no country
+    writer.insert_network(IPSet(["2a00::/16"]), {"country": {"iso_code": "GB"}})
+    writer.to_db_file(str(path))
 
+
+def test_maxmind_database_networks_become_the_range_table(tmp_path):
     from assets.categorised import geo
 
-    class FakeReader:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
-
-        def __iter__(self):
-            yield ipaddress.ip_network("1.0.0.0/24"), {"country": {"iso_code": "AU"}}
-            yield ipaddress.ip_network("5.0.0.0/8"), {"registered_country": {"iso_code": "de"}}
-            yield ipaddress.ip_network("6.0.0.0/8"), {"continent": {"code": "EU"}}  # no country
-            yield ipaddress.ip_network("2a00::/16"), {"country": {"iso_code": "GB"}}
-
     db = tmp_path / "country.mmdb"
-    db.write_bytes(b"stub")
-    monkeypatch.setattr(maxminddb, "open_database", lambda path: FakeReader())
-    table = geo.mmdb_table(db)
+    _write_mmdb(db)
+    table = geo.mmdb_table(db)  # read by MaxMind's own reader (maxminddb)
     probe = pl.DataFrame({"ip": ["1.0.0.255", "1.0.1.0", "5.6.7.8", "6.1.1.1", "2a00:1::1"]})
     assert geo.countries(probe, "ip", table).to_list() == ["AU", None, "DE", None, "GB"]
+
+
+def test_a_configured_maxmind_database_replaces_the_bundled_countries(tmp_path, monkeypatch):
+    from assets.categorised import geo
+    from assets.reference.loaders import GEOIP_ENV, load_reference
+
+    db = tmp_path / "country.mmdb"
+    _write_mmdb(db)
+    monkeypatch.setenv(GEOIP_ENV, str(db))
+    ref = load_reference()
+    probe = pl.DataFrame({"ip": ["1.0.0.7", "8.8.8.8"]})
+    # 8.8.8.8 is US in the bundled data but absent from this database
+    assert geo.countries(probe, "ip", ref.geo).to_list() == ["AU", None]
+    monkeypatch.delenv(GEOIP_ENV)
+    assert geo.countries(probe, "ip", load_reference().geo).to_list()[1] == "US"
