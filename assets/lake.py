@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import json
 import os
 import posixpath
@@ -179,8 +180,8 @@ class Lake:
     ) -> pl.DataFrame | None:
         """The partition's rows, or None when it has never been written.
 
-        columns: read only these (those the file has; Parquet is columnar, so the others are
-        never decoded or held).
+        columns: read only these (those the file has): Parquet is columnar, so the others are
+        never decoded, and on S3 never downloaded (ranged reads of the column chunks).
         """
         path = posixpath.join(self.partition_dir(zone, table, day), PART)
         wanted = None if columns is None else list(columns)
@@ -190,9 +191,12 @@ class Lake:
                 with self.fs.open(path, "rb") as fh:
                     if wanted is None:
                         return pl.read_parquet(fh)
-                    present = pl.read_parquet_schema(fh)
-                    fh.seek(0)
-                    return pl.read_parquet(fh, columns=[c for c in wanted if c in present])
+                    parquet = pq.ParquetFile(fh)  # the footer only
+                    present = [c for c in wanted if c in parquet.schema_arrow.names]
+                    if self.is_local:
+                        fh.seek(0)
+                        return pl.read_parquet(fh, columns=present)
+                    return pl.from_arrow(parquet.read(columns=present))  # type: ignore[return-value]
             except FileNotFoundError:
                 return None
 
@@ -200,17 +204,25 @@ class Lake:
 
     @contextlib.contextmanager
     def scan_partition(self, zone: str, table: str, day: dt.date) -> Iterator[pl.LazyFrame | None]:
-        """The partition as a LazyFrame (None when never written), valid inside the `with`:
-        a query on it reads only the columns (and row groups) it needs. One open file, so a
-        publish meanwhile cannot mix two versions."""
+        """The partition as a LazyFrame (None when never written), valid inside the `with`.
+
+        Locally a query on it reads only the columns (and row groups) it needs, from one open
+        file, so a publish meanwhile cannot mix two versions. On S3 the object is downloaded
+        once (with retries) and a query decodes only what it needs.
+        """
         path = posixpath.join(self.partition_dir(zone, table, day), PART)
         try:
-            fh = with_retries(lambda: self.fs.open(path, "rb"))
+            if self.is_local:
+                source = with_retries(lambda: self.fs.open(path, "rb"))
+            else:
+                source = io.BytesIO(with_retries(lambda: self.fs.cat_file(path)))
         except FileNotFoundError:
+            source = None
+        if source is None:
             yield None
             return
-        with fh:
-            yield pl.scan_parquet(fh)
+        with source:
+            yield pl.scan_parquet(source)
 
     def read_partitions(self, zone: str, table: str, days: Iterable[dt.date]) -> pl.DataFrame:
         """Several partitions as one frame with a `date` column (missing days are skipped)."""

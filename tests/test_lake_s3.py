@@ -45,6 +45,29 @@ def test_same_tables_as_the_local_lake(s3_bucket, tmp_path):
     assert a.equals(b) and a.schema == b.schema
 
 
+def test_column_reads_and_lazy_scans_on_s3_match_the_local_lake(s3_bucket, tmp_path):
+    frame = pl.DataFrame(
+        {
+            "ts": pl.Series([1, 2, 3], dtype=pl.Datetime("us", "UTC")),
+            "uid": ["Ca", "Cb", "Cc"],
+            "answers": [["1.2.3.4"], [], None],
+            "n": pl.Series([1, None, 3], dtype=pl.Int32),
+        }
+    )
+    local, remote = Lake(str(tmp_path)), Lake(f"{s3_bucket.url}/lake")
+    for lake in (local, remote):
+        lake.write_partition("validated", "dns", DAY, frame)
+    wanted = ["answers", "ts", "not_in_file"]
+    got = remote.read_partition("validated", "dns", DAY, wanted)
+    assert got.equals(local.read_partition("validated", "dns", DAY, wanted))
+    assert got.columns == ["answers", "ts"] and got.schema == frame.select(got.columns).schema
+    query = pl.col("n").sum()
+    with remote.scan_partition("validated", "dns", DAY) as lf:
+        assert lf.select(query).collect().item() == 4
+    with remote.scan_partition("validated", "dns", DAY + dt.timedelta(days=1)) as absent:
+        assert absent is None
+
+
 def test_killed_writer_leaves_old_partition_on_s3(s3_bucket, killed_writer):
     root = f"{s3_bucket.url}/lake"
     killed_writer(root)

@@ -779,9 +779,10 @@ def test_text_keys_reach_ge_as_hashes_and_a_failure_quotes_the_text(monkeypatch)
     assert len(frames) == 2 and str(frames[-1]) != "int64"
 
 
-def test_a_hash_collision_cannot_pass_a_uniqueness_check(monkeypatch):
-    # Force every text to one hash: distinct uids then look duplicated on the fast path, and
-    # the exact re-run on the text must clear them.
+def test_a_hash_collision_never_fails_distinct_values(monkeypatch):
+    # (equal text always has equal hashes, so duplicates are never missed.) Force every text
+    # to one hash: distinct uids then look duplicated on the fast path, and the exact re-run
+    # on the text must clear them.
     real_hash = pl.Expr.hash
     monkeypatch.setattr(
         pl.Expr,
@@ -815,3 +816,33 @@ def test_ge_gets_one_group_of_columns_at_a_time(monkeypatch):
     frame = conn_frame()
     assert validate_frame(frame, "validated.conn", partition=DAY).success
     assert widths and max(widths) == 1 < frame.width
+
+
+def test_a_text_key_with_nulls_is_judged_on_the_text(monkeypatch):
+    dtypes = []
+    real = ge_runner._to_pandas
+
+    def seen(df, hashed=frozenset()):
+        pdf = real(df, hashed)
+        if "uid" in pdf.columns:
+            dtypes.append(str(pdf["uid"].dtype))
+        return pdf
+
+    monkeypatch.setattr(ge_runner, "_to_pandas", seen)
+    frame = conn_frame().with_columns(
+        pl.when(pl.int_range(pl.len()) == 4).then(None).otherwise("uid").alias("uid")
+    )
+    out = validate_frame(frame, "validated.conn", partition=DAY)
+    assert [f["column"] for f in out.errors] == ["uid"]  # not null
+    assert "int64" not in dtypes
+
+
+def test_a_batch_of_days_finds_a_duplicate_key_and_quotes_its_text():
+    day = conn_frame(50)
+    twice = day.with_columns(
+        pl.when(pl.int_range(pl.len()) < 2).then(pl.lit("Cdouble")).otherwise("uid").alias("uid")
+    )
+    outcomes = validate_days([(DAYS[0], day), (DAYS[1], twice)], "validated.conn")
+    assert [o.success for o in outcomes] == [True, False]
+    (failure,) = outcomes[1].errors
+    assert "'Cdouble'" in failure["observed"]

@@ -298,3 +298,32 @@ def test_duplicates_quote_their_own_raw_line_from_any_block_or_format():
     ]
     assert q["raw"][1].startswith("{") and '"uid": "C2"' in q["raw"][1].replace('":"', '": "')
     assert reconciles(result.counts)
+
+
+def test_a_file_that_cannot_be_loaded_fails_the_partition_and_stops_the_prefetch():
+    import dataclasses
+    import threading
+
+    good = [
+        conn_file([conn_record(epoch(D, i), f"C{i}")], name=f"conn.{i:02d}.log") for i in range(4)
+    ]
+    loads = []
+
+    def load(f):
+        def run():
+            loads.append(f.source_file)
+            if f.source_file == good[1].source_file:
+                raise OSError("storage unavailable")
+            return f.load()
+
+        return run
+
+    files = [dataclasses.replace(f, load=load(f)) for f in good]
+    with pytest.raises(OSError, match="storage unavailable"):
+        validate_partition(files, "conn", D)
+    # the error surfaced for the file it belongs to; at most one file was read ahead of it
+    assert loads[:2] == [good[0].source_file, good[1].source_file] and len(loads) <= 3
+    prefetchers = [t for t in threading.enumerate() if t.name.startswith("hermit-inflate")]
+    for t in prefetchers:
+        t.join(timeout=5)  # told to stop, not waited for: it ends on its own
+    assert not [t for t in prefetchers if t.is_alive()]

@@ -13,6 +13,7 @@ line the damage cut). Header and comment lines are not records.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -82,48 +83,49 @@ def validate_partition(
     parts: list[_Part] = []
     quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
     counts = {"raw_records": 0, "to_earlier_partitions": 0, "from_later_folders": 0}
-    for file_no, (raw_file, inflated) in enumerate(_inflated_ahead(ordered)):
-        read = read_inflated(inflated, numeric=fields)
-        del inflated
-        own_folder = raw_file.folder_day == day
-        if own_folder:
-            counts["raw_records"] += read.records
-            if read.problems.height:
-                quarantined.append(
-                    read.problems.select(
-                        "reason",
-                        "detail",
-                        pl.lit(raw_file.source_file).alias("source_file"),
-                        "line_number",
-                        "raw",
-                        pl.lit(raw_file.sensor).alias("sensor"),
-                    )
-                )
-        for seg_no, seg in enumerate(read.segments):
-            kept, n_earlier = _owned_rows(
-                convert(seg, fields, required), raw_file.folder_day, day, lateness
-            )
+    with contextlib.closing(_inflated_ahead(ordered)) as inflated_files:
+        for file_no, (raw_file, inflated) in enumerate(inflated_files):
+            read = read_inflated(inflated, numeric=fields)
+            del inflated
+            own_folder = raw_file.folder_day == day
             if own_folder:
-                counts["to_earlier_partitions"] += n_earlier
-            else:
-                counts["from_later_folders"] += kept.height
-            if kept.height and kept[REASON].null_count() < kept.height:
-                flagged = kept.filter(pl.col(REASON).is_not_null())
-                quarantined.append(
-                    _quarantine_rows(flagged, raw_file, seg, fields, required, lateness_days)
+                counts["raw_records"] += read.records
+                if read.problems.height:
+                    quarantined.append(
+                        read.problems.select(
+                            "reason",
+                            "detail",
+                            pl.lit(raw_file.source_file).alias("source_file"),
+                            "line_number",
+                            "raw",
+                            pl.lit(raw_file.sensor).alias("sensor"),
+                        )
+                    )
+            for seg_no, seg in enumerate(read.segments):
+                kept, n_earlier = _owned_rows(
+                    convert(seg, fields, required), raw_file.folder_day, day, lateness
                 )
-                kept = kept.filter(pl.col(REASON).is_null())
-            if kept.height == 0:
-                continue
-            rows.append(
-                kept.select(
-                    *[pl.col(c).cast(t) for c, t in schema.items() if c != "sensor"],
-                    pl.lit(raw_file.sensor, dtype=pl.String).alias("sensor"),
-                    LINE,
-                ).select(*schema, LINE)
-            )
-            parts.append(_Part(raw_file, file_no, seg_no, kept.height))
-        del read
+                if own_folder:
+                    counts["to_earlier_partitions"] += n_earlier
+                else:
+                    counts["from_later_folders"] += kept.height
+                if kept.height and kept[REASON].null_count() < kept.height:
+                    flagged = kept.filter(pl.col(REASON).is_not_null())
+                    quarantined.append(
+                        _quarantine_rows(flagged, raw_file, seg, fields, required, lateness_days)
+                    )
+                    kept = kept.filter(pl.col(REASON).is_null())
+                if kept.height == 0:
+                    continue
+                rows.append(
+                    kept.select(
+                        *[pl.col(c).cast(t) for c, t in schema.items() if c != "sensor"],
+                        pl.lit(raw_file.sensor, dtype=pl.String).alias("sensor"),
+                        LINE,
+                    ).select(*schema, LINE)
+                )
+                parts.append(_Part(raw_file, file_no, seg_no, kept.height))
+            del read
 
     records = (
         pl.concat(rows, how="vertical", rechunk=False)
@@ -157,17 +159,22 @@ def validate_partition(
 def _inflated_ahead(files: list[RawFile]) -> Iterator[tuple[RawFile, Inflated]]:
     """Each file loaded and inflated, the next one in a background thread while the caller
     parses this one: the load is I/O (S3 latency), and zlib, most of the remaining time, runs
-    without the GIL beside polars. At most two files' bytes are held."""
+    without the GIL beside polars. Holds the current file's bytes and the next one's.
+    Close it (contextlib.closing) so an error in the caller stops the prefetch at once."""
     if not files:
         return
-    with ThreadPoolExecutor(1, thread_name_prefix="hermit-inflate") as pool:
-        ahead = pool.submit(_load_inflated, files[0])
+    pool = ThreadPoolExecutor(1, thread_name_prefix="hermit-inflate")
+    ahead = pool.submit(_load_inflated, files[0])
+    try:
         for i, raw_file in enumerate(files):
             current = ahead.result()
             if i + 1 < len(files):
                 ahead = pool.submit(_load_inflated, files[i + 1])
             yield raw_file, current
             del current
+    finally:
+        ahead.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _load_inflated(raw_file: RawFile) -> Inflated:
