@@ -751,21 +751,27 @@ def test_a_real_sensor_day_passes_its_suites(table):
         assert out.success and not out.failed, out.summary()
 
 
-def test_text_keys_reach_ge_as_hashes_and_a_failure_quotes_the_text(monkeypatch):
-    frames = []
+@pytest.fixture
+def uid_seen_by_ge(monkeypatch) -> list:
+    """Each pandas copy of `uid` handed to GE, in order."""
+    seen = []
     real = ge_runner._to_pandas
 
-    def seen(df, hashed=frozenset()):
+    def spy(df, hashed=frozenset()):
         pdf = real(df, hashed)
         if "uid" in pdf.columns:
-            frames.append(pdf["uid"].dtype)
+            seen.append(pdf["uid"])
         return pdf
 
-    monkeypatch.setattr(ge_runner, "_to_pandas", seen)
-    assert validate_frame(conn_frame(), "validated.conn", partition=DAY).success
-    assert [str(d) for d in frames] == ["int64"]  # uniqueness judged on 64-bit hashes
+    monkeypatch.setattr(ge_runner, "_to_pandas", spy)
+    return seen
 
-    frames.clear()
+
+def test_text_keys_reach_ge_as_hashes_and_a_failure_quotes_the_text(uid_seen_by_ge):
+    assert validate_frame(conn_frame(), "validated.conn", partition=DAY).success
+    assert [str(u.dtype) for u in uid_seen_by_ge] == ["int64"]  # uniqueness judged on 64-bit hashes
+
+    uid_seen_by_ge.clear()
     dup = conn_frame().with_columns(
         pl.when(pl.int_range(pl.len()) == 7).then(pl.lit("Crepeated")).otherwise("uid").alias("uid")
     )
@@ -776,10 +782,10 @@ def test_text_keys_reach_ge_as_hashes_and_a_failure_quotes_the_text(monkeypatch)
     (failure,) = out.errors
     assert failure["expectation"] == "expect_column_values_to_be_unique"
     assert "'Crepeated'" in failure["observed"]  # the text, from the exact re-run
-    assert len(frames) == 2 and str(frames[-1]) != "int64"
+    assert len(uid_seen_by_ge) == 2 and str(uid_seen_by_ge[-1].dtype) != "int64"
 
 
-def test_a_hash_collision_never_fails_distinct_values(monkeypatch):
+def test_a_hash_collision_never_fails_distinct_values(monkeypatch, uid_seen_by_ge):
     # (equal text always has equal hashes, so duplicates are never missed.) Force every text
     # to one hash: distinct uids then look duplicated on the fast path, and the exact re-run
     # on the text must clear them.
@@ -789,19 +795,10 @@ def test_a_hash_collision_never_fails_distinct_values(monkeypatch):
         "hash",
         lambda self, *a, **k: real_hash(pl.lit("x"), *a).alias(self.meta.output_name()),
     )
-    seen = []
-    real = ge_runner._to_pandas
-
-    def distinct_uids(df, hashed=frozenset()):
-        pdf = real(df, hashed)
-        if "uid" in pdf.columns:
-            seen.append(pdf["uid"].nunique())
-        return pdf
-
-    monkeypatch.setattr(ge_runner, "_to_pandas", distinct_uids)
     out = validate_frame(conn_frame(), "validated.conn", partition=DAY)
     assert out.success and not out.failed, out.summary()
-    assert seen == [1, conn_frame().height]  # all collided, then judged on the text
+    # all collided, then judged on the text
+    assert [u.nunique() for u in uid_seen_by_ge] == [1, conn_frame().height]
 
 
 def test_ge_gets_one_group_of_columns_at_a_time(monkeypatch):
@@ -818,23 +815,13 @@ def test_ge_gets_one_group_of_columns_at_a_time(monkeypatch):
     assert widths and max(widths) == 1 < frame.width
 
 
-def test_a_text_key_with_nulls_is_judged_on_the_text(monkeypatch):
-    dtypes = []
-    real = ge_runner._to_pandas
-
-    def seen(df, hashed=frozenset()):
-        pdf = real(df, hashed)
-        if "uid" in pdf.columns:
-            dtypes.append(str(pdf["uid"].dtype))
-        return pdf
-
-    monkeypatch.setattr(ge_runner, "_to_pandas", seen)
+def test_a_text_key_with_nulls_is_judged_on_the_text(uid_seen_by_ge):
     frame = conn_frame().with_columns(
         pl.when(pl.int_range(pl.len()) == 4).then(None).otherwise("uid").alias("uid")
     )
     out = validate_frame(frame, "validated.conn", partition=DAY)
     assert [f["column"] for f in out.errors] == ["uid"]  # not null
-    assert "int64" not in dtypes
+    assert uid_seen_by_ge and "int64" not in [str(u.dtype) for u in uid_seen_by_ge]
 
 
 def test_a_batch_of_days_finds_a_duplicate_key_and_quotes_its_text():
