@@ -802,7 +802,8 @@ def test_a_hash_collision_never_fails_distinct_values(monkeypatch, uid_seen_by_g
 
 
 def test_ge_gets_one_group_of_columns_at_a_time(monkeypatch):
-    # A day's pandas copy is made per group of columns an expectation reads, never the table.
+    # A big table's pandas copy is made per group of columns an expectation reads, never the
+    # whole table; a small one is converted once (GE's fixed cost dominates there).
     widths = []
     real = ge_runner._to_pandas
     monkeypatch.setattr(
@@ -811,8 +812,14 @@ def test_ge_gets_one_group_of_columns_at_a_time(monkeypatch):
         lambda df, hashed=frozenset(): widths.append(df.width) or real(df, hashed),
     )
     frame = conn_frame()
+    monkeypatch.setattr(ge_runner, "SMALL_TABLE_ROWS", frame.height)
     assert validate_frame(frame, "validated.conn", partition=DAY).success
     assert widths and max(widths) == 1 < frame.width
+    widths.clear()
+    monkeypatch.setattr(ge_runner, "SMALL_TABLE_ROWS", frame.height + 1)
+    assert validate_frame(frame, "validated.conn", partition=DAY).success
+    referenced = ge_runner.referenced_columns(load_suite_json("validated.conn"))
+    assert widths == [len(referenced)]
 
 
 def test_a_text_key_with_nulls_is_judged_on_the_text(uid_seen_by_ge):

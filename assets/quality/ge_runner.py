@@ -518,6 +518,10 @@ def _ge_suite(cache_key: str, spec: dict | None = None):
     return suites[cache_key]
 
 
+# Below this many rows a table is validated as one frame (see `_validate`).
+SMALL_TABLE_ROWS = 50_000
+
+
 def _validate(source: _PandasSource, gx_suite) -> list:
     """GE's per-expectation results for the frame behind `source`.
 
@@ -530,14 +534,22 @@ def _validate(source: _PandasSource, gx_suite) -> list:
     groups: dict[tuple[str, ...], list] = {}
     for config in gx_suite.expectation_configurations:
         groups.setdefault(tuple(sorted(_columns_read(config.kwargs))), []).append(config)
+    read = {c for columns in groups for c in columns}
+    if source.df.height < SMALL_TABLE_ROWS:
+        # GE's fixed cost per validation outweighs any copying on a small table: one group
+        plan = [(lambda: source.whole(read), list(gx_suite.expectation_configurations))]
+    else:
+        plan = [
+            (lambda c=columns: source.frame(c) if c else source.table(), configs)
+            for columns, configs in groups.items()
+        ]
     results = []
-    for columns, configs in groups.items():
-        frame = source.frame(columns) if columns else source.table()
+    for make_frame, configs in plan:
+        frame = make_frame()
         try:
             validator = _unfingerprinted_validator(frame)
         except (ImportError, AttributeError, TypeError, ValueError):
             # GE internals moved (an upgrade): the public path, slower but equivalent.
-            read = {c for columns in groups for c in columns}
             return _public_validate(source.whole(read), gx_suite)
         configs = validator.process_expectations_for_validation(configs)
         results += validator.graph_validate(
