@@ -327,3 +327,35 @@ def test_a_file_that_cannot_be_loaded_fails_the_partition_and_stops_the_prefetch
     for t in prefetchers:
         t.join(timeout=5)  # told to stop, not waited for: it ends on its own
     assert not [t for t in prefetchers if t.is_alive()]
+
+
+def test_small_files_converted_together_give_the_file_by_file_result(monkeypatch):
+    from polars.testing import assert_frame_equal
+
+    from assets.validated import transform
+
+    def hour_file(h, recs, folder=D, sensor="s1"):
+        return raw_file(tsv_block(CONN_FIELDS, recs), folder, f"conn.{h:02d}.log", sensor=sensor)
+
+    files = [
+        hour_file(0, [conn_record(epoch(D, 0, m), f"C0{m}") for m in range(3)]),
+        hour_file(1, [conn_record(epoch(D, 1), "C10", **{"id.orig_h": "10.0.0.999"})]),
+        hour_file(2, [conn_record(epoch(D, 2), "C20"), conn_record(epoch(D, 2, 5), "C00")]),
+        hour_file(3, [conn_record(epoch(D, 3), "C30", orig_bytes="-4")], sensor="s2"),
+        hour_file(4, [conn_record(epoch(D, 4), "C40"), conn_record(epoch(D, 23, 59), "C41")]),
+        hour_file(0, [conn_record(epoch(D, 23, 59, 30), "C50")], folder=NEXT),
+    ]
+    batched = validate_partition(files, "conn", D)
+    monkeypatch.setattr(transform, "SEGMENT_BATCH_ROWS", 0)  # every segment on its own
+    alone = validate_partition(files, "conn", D)
+    assert_frame_equal(batched.valid, alone.valid)
+    assert_frame_equal(batched.quarantine, alone.quarantine)
+    assert batched.counts == alone.counts and reconciles(batched.counts)
+    # each problem is still quoted from, and numbered in, its own file
+    got = batched.quarantine.select("reason", "source_file", "line_number").rows()
+    assert got == [
+        ("bad_ip", "zeek/s1/2024-04-19/conn.01.log", 9),
+        ("duplicate", "zeek/s1/2024-04-19/conn.02.log", 10),
+        ("negative_count", "zeek/s2/2024-04-19/conn.03.log", 9),
+    ]
+    assert batched.valid.height == 7

@@ -14,6 +14,7 @@ line the damage cut). Header and comment lines are not records.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +35,7 @@ from assets.zeek.convert import REASON, convert, explain
 from assets.zeek.inflate import Inflated, inflate
 from assets.zeek.names import log_name
 from assets.zeek.reader import read_inflated, read_zeek
-from assets.zeek.records import LINE, Segment
+from assets.zeek.records import LINE, SOURCE, Segment
 
 _FILE = "__file"  # index of the file a duplicate came from (to quote its raw text)
 _SEG = "__seg"  # index of the segment within that file
@@ -83,6 +84,50 @@ def validate_partition(
     parts: list[_Part] = []
     quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
     counts = {"raw_records": 0, "to_earlier_partitions": 0, "from_later_folders": 0}
+
+    def fold(batch: list[tuple[RawFile, int, int, Segment]]) -> None:
+        """Convert a batch of segments alike (one folder, sensor and header) in one query:
+        per-file work is mostly fixed cost, and hourly files of a quiet network are small."""
+        nonlocal pending_rows
+        pending_rows = 0
+        raw_file = batch[0][0]
+        seg = batch[0][3] if len(batch) == 1 else _joined(s for *_, s in batch)
+        kept, n_earlier = _owned_rows(
+            convert(seg, fields, required), raw_file.folder_day, day, lateness
+        )
+        if raw_file.folder_day == day:
+            counts["to_earlier_partitions"] += n_earlier
+        else:
+            counts["from_later_folders"] += kept.height
+        if kept.height and kept[REASON].null_count() < kept.height:
+            flagged = kept.filter(pl.col(REASON).is_not_null())
+            for i, (f, _, _, original) in enumerate(batch):
+                mine = flagged if len(batch) == 1 else flagged.filter(pl.col(SOURCE) == i)
+                if mine.height:
+                    quarantined.append(
+                        _quarantine_rows(mine, f, original, fields, required, lateness_days)
+                    )
+            kept = kept.filter(pl.col(REASON).is_null())
+        if kept.height == 0:
+            return
+        rows.append(
+            kept.select(
+                *[pl.col(c).cast(t) for c, t in schema.items() if c != "sensor"],
+                pl.lit(raw_file.sensor, dtype=pl.String).alias("sensor"),
+                LINE,
+            ).select(*schema, LINE)
+        )
+        heights = [kept.height]
+        if len(batch) > 1:
+            per = dict(kept.group_by(SOURCE).len().iter_rows())
+            heights = [per.get(i, 0) for i in range(len(batch))]
+        for (f, file_no, seg_no, _), height in zip(batch, heights, strict=True):
+            if height:
+                parts.append(_Part(f, file_no, seg_no, height))
+
+    pending: list[tuple[RawFile, int, int, Segment]] = []
+    pending_key: tuple = ()
+    pending_rows = 0
     with contextlib.closing(_inflated_ahead(ordered)) as inflated_files:
         for file_no, (raw_file, inflated) in enumerate(inflated_files):
             read = read_inflated(inflated, numeric=fields)
@@ -102,30 +147,15 @@ def validate_partition(
                         )
                     )
             for seg_no, seg in enumerate(read.segments):
-                kept, n_earlier = _owned_rows(
-                    convert(seg, fields, required), raw_file.folder_day, day, lateness
-                )
-                if own_folder:
-                    counts["to_earlier_partitions"] += n_earlier
-                else:
-                    counts["from_later_folders"] += kept.height
-                if kept.height and kept[REASON].null_count() < kept.height:
-                    flagged = kept.filter(pl.col(REASON).is_not_null())
-                    quarantined.append(
-                        _quarantine_rows(flagged, raw_file, seg, fields, required, lateness_days)
-                    )
-                    kept = kept.filter(pl.col(REASON).is_null())
-                if kept.height == 0:
-                    continue
-                rows.append(
-                    kept.select(
-                        *[pl.col(c).cast(t) for c, t in schema.items() if c != "sensor"],
-                        pl.lit(raw_file.sensor, dtype=pl.String).alias("sensor"),
-                        LINE,
-                    ).select(*schema, LINE)
-                )
-                parts.append(_Part(raw_file, file_no, seg_no, kept.height))
+                key = _batch_key(raw_file, seg)
+                if pending and (key != pending_key or pending_rows >= SEGMENT_BATCH_ROWS):
+                    fold(pending)
+                    pending = []
+                pending.append((raw_file, file_no, seg_no, seg))
+                pending_key, pending_rows = key, pending_rows + seg.frame.height
             del read
+        if pending:
+            fold(pending)
 
     records = (
         pl.concat(rows, how="vertical", rechunk=False)
@@ -154,6 +184,41 @@ def validate_partition(
     by_reason = dict(quarantine.group_by("reason").len().iter_rows())
     counts |= {f"quarantined_{r}": int(by_reason.get(r, 0)) for r in REASONS}
     return ValidationResult(valid=valid, quarantine=quarantine, counts=counts)
+
+
+# Rows of small segments converted together (bounds the raw text held before a conversion).
+SEGMENT_BATCH_ROWS = 200_000
+
+
+def _batch_key(raw_file: RawFile, seg: Segment) -> tuple:
+    """Segments with equal keys convert identically, so they can be converted as one."""
+    return (
+        raw_file.folder_day,
+        raw_file.sensor,
+        tuple(seg.frame.schema.items()),
+        tuple(seg.types.items()),
+        seg.separator,
+        seg.set_separator,
+        seg.unset,
+        seg.empty,
+        seg.escaped,
+    )
+
+
+def _joined(segments: Iterable[Segment]) -> Segment:
+    """One segment of several alike, each row tagged with its segment's index (SOURCE)."""
+    segments = list(segments)
+    first = segments[0]
+    frame = pl.concat(
+        [
+            s.frame.with_columns(pl.lit(i, dtype=pl.Int32).alias(SOURCE))
+            for i, s in enumerate(segments)
+        ],
+        how="vertical",
+        rechunk=False,
+    )
+    # the same header; no text: rows are quoted from their own segment (`_quarantine_rows`)
+    return dataclasses.replace(first, frame=frame, text=None, first_line=1)
 
 
 def _inflated_ahead(files: list[RawFile]) -> Iterator[tuple[RawFile, Inflated]]:

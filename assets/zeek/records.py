@@ -8,6 +8,7 @@ import polars as pl
 
 LINE = "__line"  # 1-based line number in the decompressed file
 RAW = "__raw"  # the line text, kept only where it cannot be rebuilt from the fields (JSON)
+SOURCE = "__source"  # index of the segment a row came from, when segments are converted together
 
 PROBLEM_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
@@ -38,7 +39,7 @@ class Segment:
 
     @property
     def fields(self) -> list[str]:
-        return [c for c in self.frame.columns if c not in (LINE, RAW)]
+        return [c for c in self.frame.columns if c not in (LINE, RAW, SOURCE)]
 
     def raw_text(self, rows: pl.DataFrame) -> pl.Series:
         """The original line text of `rows` (a subset of `frame`)."""
