@@ -76,10 +76,11 @@ def validate_partition(
     schema = VALIDATED_SCHEMAS[table]
     lateness = dt.timedelta(days=lateness_days)
 
-    # Each file is folded in as soon as it is read: its sound rows (typed, in the output
-    # schema) join `rows`, its flagged rows are explained into `quarantined` while its text
-    # is still at hand, and nothing else of it is kept. Only duplicates are known after the
-    # last file; their few source files are read again to quote the raw lines.
+    # Segments are folded in as they are read, alike ones (same folder, sensor, header) in
+    # batches of up to SEGMENT_BATCH_ROWS rows: the sound rows (typed, in the output schema)
+    # join `rows`, flagged rows are explained into `quarantined` while their text is still at
+    # hand, and nothing else of a file is kept. Only duplicates are known after the last file;
+    # their few source files are read again to quote the raw lines.
     rows: list[pl.DataFrame] = []
     parts: list[_Part] = []
     quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
@@ -88,8 +89,6 @@ def validate_partition(
     def fold(batch: list[tuple[RawFile, int, int, Segment]]) -> None:
         """Convert a batch of segments alike (one folder, sensor and header) in one query:
         per-file work is mostly fixed cost, and hourly files of a quiet network are small."""
-        nonlocal pending_rows
-        pending_rows = 0
         raw_file = batch[0][0]
         seg = batch[0][3] if len(batch) == 1 else _joined(s for *_, s in batch)
         kept, n_earlier = _owned_rows(
@@ -150,7 +149,7 @@ def validate_partition(
                 key = _batch_key(raw_file, seg)
                 if pending and (key != pending_key or pending_rows >= SEGMENT_BATCH_ROWS):
                     fold(pending)
-                    pending = []
+                    pending, pending_rows = [], 0
                 pending.append((raw_file, file_no, seg_no, seg))
                 pending_key, pending_rows = key, pending_rows + seg.frame.height
             del read
