@@ -339,7 +339,7 @@ class _Pipeline:
 
     def reference(self):
         if _Pipeline._ref is None:
-            from workflows.resources import ReferenceResource
+            from assets.core.resources import ReferenceResource
 
             _Pipeline._ref = ReferenceResource().get()
         return _Pipeline._ref
@@ -387,8 +387,8 @@ def step_dagster(a: dict, clock: Clock) -> dict:
     with clock.phase("import_dagster"):
         import dagster as dg
 
+        from assets.core.resources import LakeResource
         from workflows.definitions import build_definitions
-        from workflows.resources import LakeResource
 
     p = _Pipeline(a, clock)
     p.preload("dagster")

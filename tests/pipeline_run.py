@@ -6,8 +6,8 @@ import datetime as dt
 
 import dagster as dg
 
+from assets.core.resources import LakeResource
 from workflows.definitions import build_definitions
-from workflows.resources import LakeResource
 
 
 def run_days(

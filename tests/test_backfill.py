@@ -10,10 +10,10 @@ import polars as pl
 import pytest
 from rich.console import Console
 
+from assets.core.partitions import DAILY
+from assets.core.resources import LakeResource
 from workflows import instance as hermit_instance
 from workflows.backfill import materialize_range
-from workflows.partitions import DAILY
-from workflows.resources import LakeResource
 
 BAD_DAY = dt.date(2017, 4, 3)
 

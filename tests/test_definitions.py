@@ -5,8 +5,8 @@ import sys
 
 import dagster as dg
 
+from assets.core.partitions import DAILY
 from workflows.definitions import build_definitions
-from workflows.partitions import DAILY
 
 
 def test_every_partitioned_asset_shares_the_daily_partitions_and_backfills_in_one_run():

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 
+from assets.core.partitions import DAILY
+from assets.core.resources import LakeResource
 from workflows.backfill import materialize_range
 from workflows.instance import EXECUTORS, executor_from_env
-from workflows.partitions import DAILY
-from workflows.resources import LakeResource
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 

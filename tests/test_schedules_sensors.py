@@ -10,8 +10,8 @@ import time
 import dagster as dg
 import pytest
 
+from assets.core.resources import LakeResource
 from assets.lake import Lake
-from workflows.resources import LakeResource
 from workflows.schedules import NIGHTLY_SCHEDULE, SCHEDULES, nightly_pipeline
 from workflows.sensors import LATE_DATA_SENSOR, SENSORS, late_raw_data
 

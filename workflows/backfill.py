@@ -19,7 +19,7 @@ import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
-from workflows.partitions import DAILY
+from assets.core.partitions import DAILY
 
 JOB_NAME = "daily_pipeline"
 LAYERS = ("validated", "quarantine", "categorised", "reporting")
@@ -183,7 +183,7 @@ def _as_date(value: dt.date | str) -> dt.date:
 
 
 def _lake_for(definitions: dg.Definitions, lake_root: str | None):
-    from workflows.resources import LakeResource
+    from assets.core.resources import LakeResource
 
     resource = (definitions.resources or {}).get("lake")
     if not isinstance(resource, LakeResource):

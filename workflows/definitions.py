@@ -4,12 +4,12 @@ and resources. `dg dev` / `dagster dev` load this module."""
 import dagster as dg
 
 from assets.categorised.assets import CATEGORISED_ASSETS
+from assets.core.resources import LakeResource, ReferenceResource
 from assets.report.assets import REPORT_ASSETS
 from assets.reporting.assets import REPORTING_ASSETS
 from assets.validated.assets import VALIDATED_ASSETS
 from workflows.instance import executor_from_env
 from workflows.jobs import DAILY_PIPELINE_JOB
-from workflows.resources import LakeResource, ReferenceResource
 from workflows.schedules import SCHEDULES
 from workflows.sensors import SENSORS
 

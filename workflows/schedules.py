@@ -7,8 +7,8 @@ import os
 
 import dagster as dg
 
+from assets.core.partitions import DAILY
 from workflows.jobs import DAILY_PIPELINE_JOB
-from workflows.partitions import DAILY
 
 NIGHTLY_SCHEDULE = "daily_pipeline_nightly"
 # 02:00 UTC: yesterday's folder is closed and the first hours of today's folder (where records

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from assets.core.partitions import DAILY
+from assets.core.resources import LakeResource
 from assets.lake import RawFile
 from workflows.jobs import DAILY_PIPELINE_JOB
-from workflows.partitions import DAILY
-from workflows.resources import LakeResource
 
 LATE_DATA_SENSOR = "raw_late_data"
 LATE_DATA_INTERVAL_SECONDS = int(os.environ.get("HERMIT_LATE_DATA_INTERVAL_SECONDS", "900"))

@@ -6,10 +6,10 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from assets.core.partitions import DAILY
+from assets.core.resources import LakeResource, ReferenceResource
 from assets.lake import Lake
 from assets.publishing import WARN_CHECK, LayerStep, Output, check_specs, partition_days
-from workflows.partitions import DAILY
-from workflows.resources import LakeResource, ReferenceResource
 
 GROUP = "categorised"
 SESSIONS = dg.AssetKey(["categorised", "sessions"])

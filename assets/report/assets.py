@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from workflows.resources import LakeResource
+from assets.core.resources import LakeResource
 
 REPORT = dg.AssetKey(["reports", "period_report"])
 

@@ -3,9 +3,9 @@ tools (Hive-partitioned Parquet)."""
 
 import dagster as dg
 
+from assets.core.partitions import DAILY
+from assets.core.resources import LakeResource
 from assets.publishing import LayerStep, Output, check_specs, partition_days
-from workflows.partitions import DAILY
-from workflows.resources import LakeResource
 
 GROUP = "reporting"
 TABLE_DESCRIPTIONS = {

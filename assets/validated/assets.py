@@ -6,10 +6,10 @@ import posixpath
 
 import dagster as dg
 
+from assets.core.partitions import DAILY
+from assets.core.resources import LakeResource
 from assets.lake import Lake
 from assets.publishing import LayerStep, Output, check_specs, partition_days
-from workflows.partitions import DAILY
-from workflows.resources import LakeResource
 
 GROUP = "validated"
 TABLES = ("conn", "dns", "ssl", "http")

@@ -1,0 +1,1 @@
+"""What every layer shares: the daily partition set and the Dagster resources."""
