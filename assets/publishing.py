@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import warnings as warnings_module
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import dagster as dg
 import polars as pl
 
+from assets.core.partitions import DAILY
 from assets.lake import Lake
 
 SUITE_CHECK = "great_expectations_suite"
 WARN_CHECK = "great_expectations_warnings"
+VOLUME_CHECK = "raw_volume"
 # Rows (all outputs of all held days) audited in one batch: bounds the frames held in memory.
 BATCH_ROWS = int(os.environ.get("HERMIT_AUDIT_BATCH_ROWS", "2000000"))
 
@@ -50,16 +53,25 @@ class Output:
     frame: pl.DataFrame
     suite: str | None
     metadata: dict = field(default_factory=dict)
+    findings: dict[str, Finding] = field(default_factory=dict)  # check name -> verdict
 
 
 @dataclass
-class _KeyState:
-    days: list[str] = field(default_factory=list)
-    rows: int = 0
-    per_day: list[dict] = field(default_factory=list)
+class Finding:
+    """The verdict of a non-GE check on one day (e.g. missing or short raw input)."""
+
+    passed: bool
+    description: str
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Verdict:
+    """One table's audit outcome for one day."""
+
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    sums: dict = field(default_factory=dict)
+    extra: dict[str, Finding] = field(default_factory=dict)
 
 
 class LayerStep:
@@ -83,7 +95,7 @@ class LayerStep:
         self.keys = keys
         self.checked = checked  # asset key -> the check names it declares
         self.batch_rows = BATCH_ROWS if batch_rows is None else batch_rows
-        self.state = {k: _KeyState() for k in keys}
+        self.verdicts: dict[dg.AssetKey, dict[str, _Verdict]] = {k: {} for k in keys}
         self.failed_days: list[str] = []
         self.published: list[tuple[str, list[Output]]] = []
         self._held: list[tuple[dt.date, list[Output]]] = []
@@ -141,17 +153,19 @@ class LayerStep:
             self._conclude_day(day, outputs, day_outcomes)
 
     def _conclude_day(self, day: dt.date, outputs: list[Output], outcomes: dict) -> bool:
-        failed = {k: o for k, o in outcomes.items() if not o.success}
-        for k, o in outcomes.items():
-            for f in o.failed:
+        iso = day.isoformat()
+        for out in outputs:
+            verdict = self.verdicts[out.key].setdefault(iso, _Verdict())
+            verdict.extra.update(out.findings)
+            outcome = outcomes.get(out.key)
+            for f in outcome.failed if outcome else ():
                 if f.get("severity") == "warning":
-                    self.state[k].warnings.append(
-                        f"{day}: {f.get('expectation')} {f.get('column')}"
-                    )
+                    verdict.warnings.append(f"{f.get('expectation')} {f.get('column')}")
+        failed = {k: o for k, o in outcomes.items() if not o.success}
         if failed:
-            self.failed_days.append(day.isoformat())
+            self.failed_days.append(iso)
             for k, o in failed.items():
-                self.state[k].failures.append(o.summary())
+                self.verdicts[k][iso].failures.append(o.summary())
             self.context.log.error(
                 f"{day}: not published, Great Expectations failed:\n"
                 + "\n".join(o.summary() for o in failed.values())
@@ -161,16 +175,17 @@ class LayerStep:
         with self.lake.lock_partitions([(o.zone, o.table, day) for o in outputs]):
             for out in outputs:
                 self.lake.write_partition(out.zone, out.table, day, out.frame)
-        for out in outputs:
-            st = self.state[out.key]
-            st.days.append(day.isoformat())
-            st.rows += out.frame.height
-            st.per_day.append({"date": day.isoformat(), "rows": out.frame.height, **out.metadata})
-            for name, value in out.metadata.items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    st.sums[name] = st.sums.get(name, 0) + value
-        self.published.append((day.isoformat(), outputs))
+        self.published.append((iso, outputs))
         return True
+
+    def _day_metadata(self, out: Output, day: str) -> dict:
+        """What a partition's materialisation shows: its own rows, counts and location."""
+        meta = {
+            "dagster/row_count": out.frame.height,
+            "dagster/uri": self.lake.url(out.zone, out.table, f"date={day}", "part-0.parquet"),
+        }
+        meta.update(_scalar(out.metadata))
+        return meta
 
     def _log_published(self) -> None:
         """One AssetMaterialization per published day (when the step as a whole fails)."""
@@ -178,22 +193,19 @@ class LayerStep:
             for out in outputs:
                 self.context.log_event(
                     dg.AssetMaterialization(
-                        asset_key=out.key,
-                        partition=day,
-                        metadata={"rows": out.frame.height, **_scalar(out.metadata)},
+                        asset_key=out.key, partition=day, metadata=self._day_metadata(out, day)
                     )
                 )
 
-    def results(self) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        """Dagster events for the step; raises Failure (after recording the good days) if a day
-        failed its audit."""
+    def results(self) -> Iterator[dg.MaterializeResult | dg.Output | dg.AssetCheckEvaluation]:
+        """Dagster events for the step: one materialisation per published day and table with
+        that day's own metadata, and one check evaluation per audited day; raises Failure (after
+        recording the good days) if a day failed its audit."""
         self.flush()
         self._reported = True
         if self.failed_days:
             self._log_published()
-            for key in self.keys:
-                for check in self._checks(key):
-                    yield self._check_result(key, check)
+            yield from self._check_events()
             raise dg.Failure(
                 description=(
                     f"Great Expectations failed for {', '.join(self.failed_days)}; those days were"
@@ -201,41 +213,49 @@ class LayerStep:
                 ),
                 metadata={"failed_partitions": self.failed_days},
             )
+        for day, outputs in self.published:
+            for out in outputs:
+                self.context.add_asset_metadata(
+                    self._day_metadata(out, day), asset_key=out.key, partition_key=day
+                )
         for key in self.keys:
-            st = self.state[key]
-            meta: dict = {"rows": st.rows, "partitions": len(st.days)}
-            meta.update({k: v for k, v in st.sums.items()})
-            if len(st.per_day) > 1:
-                meta["per_partition"] = dg.MetadataValue.md(_md_table(st.per_day))
-            elif st.per_day:
-                meta.update(_scalar(st.per_day[0]))
-            if st.per_day and st.rows:
-                meta["path"] = self.lake.url(key.path[0], key.path[-1])
-            checks = [self._check_result(key, c) for c in self._checks(key)]
-            yield dg.MaterializeResult(asset_key=key, metadata=meta, check_results=checks)
+            yield dg.MaterializeResult(asset_key=key)
+        yield from self._check_events()
 
-    def _checks(self, key):
-        return self.checked.get(key, ())
+    def _check_events(self) -> Iterator[dg.Output | dg.AssetCheckEvaluation]:
+        """Each check's output (so blocking checks gate the steps after it) and its verdict for
+        every audited day, as a partitioned evaluation: the UI shows each day's own result."""
+        assets_def = self.context.assets_def
+        for key in self.keys:
+            for check in self.checked.get(key, ()):
+                check_key = dg.AssetCheckKey(key, check)
+                yield dg.Output(None, assets_def.get_output_name_for_asset_check_key(check_key))
+                for day in sorted(self.verdicts[key]):
+                    yield self._evaluation(key, check, day)
 
-    def _check_result(self, key: dg.AssetKey, check: str) -> dg.AssetCheckResult:
-        st = self.state[key]
-        if check == WARN_CHECK:
-            return dg.AssetCheckResult(
-                asset_key=key,
-                check_name=check,
-                passed=not st.warnings,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"warnings": "\n".join(st.warnings) or "none"},
-            )
-        return dg.AssetCheckResult(
+    def _evaluation(self, key: dg.AssetKey, check: str, day: str) -> dg.AssetCheckEvaluation:
+        verdict = self.verdicts[key][day]
+        if check == SUITE_CHECK:
+            passed, meta = not verdict.failures, {"failures": "\n".join(verdict.failures) or "none"}
+            severity = dg.AssetCheckSeverity.ERROR
+        elif check == WARN_CHECK:
+            passed, meta = not verdict.warnings, {"warnings": "\n".join(verdict.warnings) or "none"}
+            severity = dg.AssetCheckSeverity.WARN
+        else:
+            extra = verdict.extra.get(check)
+            passed = extra is None or extra.passed
+            meta = {"finding": extra.description if extra else "not evaluated"}
+            meta.update(extra.metadata if extra else {})
+            severity = dg.AssetCheckSeverity.WARN
+        return dg.AssetCheckEvaluation(
             asset_key=key,
             check_name=check,
-            passed=not st.failures,
-            metadata={
-                "failed_partitions": ", ".join(self.failed_days) or "none",
-                "failures": "\n".join(st.failures) or "none",
-                "checked_partitions": len(st.days) + len(self.failed_days),
-            },
+            passed=passed,
+            partition=day,
+            severity=severity,
+            blocking=check == SUITE_CHECK,
+            metadata=meta,
+            description=None if passed else meta.get("failures", meta.get("finding")),
         )
 
 
@@ -243,20 +263,16 @@ def _scalar(meta: dict) -> dict:
     return {k: v for k, v in meta.items() if isinstance(v, int | float | str | bool)}
 
 
-def _md_table(rows: list[dict]) -> str:
-    cols = list(dict.fromkeys(c for r in rows for c in r if isinstance(r[c], int | float | str)))
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def check_specs(key: dg.AssetKey, *, warnings: bool = False) -> list[dg.AssetCheckSpec]:
-    """The Great Expectations checks a layer asset reports: a blocking suite check, and
-    optionally a non-blocking one for WARN-level expectations."""
+def check_specs(
+    key: dg.AssetKey, *, warnings: bool = False, volume: bool = False
+) -> list[dg.AssetCheckSpec]:
+    """The checks a layer asset reports, each evaluated per daily partition: a blocking
+    Great Expectations suite check, optionally a non-blocking one for its WARN-level
+    expectations, and optionally a non-blocking one for missing or short raw input."""
     specs = [
-        dg.AssetCheckSpec(
+        _spec(
             SUITE_CHECK,
-            asset=key,
+            key,
             blocking=True,
             description="The table's Great Expectations suite (expectations/); ERROR-level "
             "failures keep the partition unpublished and block the layers above.",
@@ -264,11 +280,28 @@ def check_specs(key: dg.AssetKey, *, warnings: bool = False) -> list[dg.AssetChe
     ]
     if warnings:
         specs.append(
-            dg.AssetCheckSpec(
+            _spec(
                 WARN_CHECK,
-                asset=key,
+                key,
                 description="WARN-level expectations of the suite (e.g. the share of unknown "
                 "traffic); they never block.",
             )
         )
+    if volume:
+        specs.append(
+            _spec(
+                VOLUME_CHECK,
+                key,
+                description="Raw input for the day: fails (WARN) when the day had no raw files, "
+                "or far fewer records than its recent days (a dead or failing sensor).",
+            )
+        )
     return specs
+
+
+def _spec(name: str, key: dg.AssetKey, **kw) -> dg.AssetCheckSpec:
+    with warnings_module.catch_warnings():
+        # partitioned check specs are a preview feature of Dagster 1.13; hermit relies on them
+        # for per-day verdicts and pins the dagster release
+        warnings_module.simplefilter("ignore")
+        return dg.AssetCheckSpec(name, asset=key, partitions_def=DAILY, **kw)

@@ -39,9 +39,21 @@ class _Context:
     def __init__(self):
         self.log = _Log()
         self.events: list = []
+        self.day_metadata: dict = {}
+        self.assets_def = self
 
     def log_event(self, event) -> None:
         self.events.append(event)
+
+    def add_asset_metadata(self, metadata, asset_key, partition_key) -> None:
+        self.day_metadata[(asset_key, partition_key)] = metadata
+
+    def get_output_name_for_asset_check_key(self, key) -> str:
+        return f"{key.asset_key.to_python_identifier()}_{key.name}"
+
+
+def _evaluations(events) -> list[dg.AssetCheckEvaluation]:
+    return [e for e in events if isinstance(e, dg.AssetCheckEvaluation)]
 
 
 def _step(tmp_path, **kw) -> tuple[LayerStep, Lake, _Context]:
@@ -71,16 +83,22 @@ def ge_calls(monkeypatch):
 
 
 def test_held_days_are_written_only_once_their_batch_passed(tmp_path, ge_calls):
-    step, lake, _ = _step(tmp_path)
+    step, lake, ctx = _step(tmp_path)
     for i, day in enumerate(DAYS):
-        step.add_day(day, _outputs(conn_frame(seed=i)))
+        step.add_day(day, _outputs(conn_frame(200 + i, seed=i)))
     assert _written(lake) == []  # nothing unaudited reaches the lake
     step.flush()
     assert _written(lake) == DAYS
     assert len(ge_calls) == 2  # four days: one validation of their rows, one of their counts
-    (result,) = list(step.results())
-    assert result.metadata["partitions"] == len(DAYS)
-    assert result.check_results[0].passed
+    events = list(step.results())
+    (result,) = [e for e in events if isinstance(e, dg.MaterializeResult)]
+    assert result.asset_key == CONN
+    # each day's materialisation carries its own rows, not the range's
+    for i, day in enumerate(DAYS):
+        meta = ctx.day_metadata[(CONN, day.isoformat())]
+        assert meta["dagster/row_count"] == meta["valid"] == 200 + i
+    verdicts = _evaluations(events)
+    assert [(v.partition, v.passed) for v in verdicts] == [(d.isoformat(), True) for d in DAYS]
 
 
 def test_a_bad_day_in_a_batch_fails_alone_and_is_named(tmp_path):
@@ -108,10 +126,10 @@ def test_failed_check_names_the_day_expectation_and_column(tmp_path):
     with pytest.raises(dg.Failure):
         for event in step.results():
             events.append(event)
-    (check,) = events
-    assert not check.passed
-    assert check.metadata["failed_partitions"].value == DAYS[1].isoformat()
-    failures = check.metadata["failures"].value
+    good, bad = _evaluations(events)
+    assert (good.partition, good.passed) == (DAYS[0].isoformat(), True)
+    assert (bad.partition, bad.passed) == (DAYS[1].isoformat(), False)
+    failures = bad.metadata["failures"].value
     assert f"partition {DAYS[1]}" in failures and "proto" in failures
 
 
@@ -212,10 +230,11 @@ def test_range_run_records_the_good_days_and_names_the_bad_one(range_with_a_bad_
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and e.event_specific_data.asset_key == CONN
     ]
-    (check,) = checks
-    assert not check.passed
-    meta = {k: v.value for k, v in check.metadata.items()}
-    assert meta["failed_partitions"] == BAD_DAY.isoformat()
+    suite = {c.partition: c for c in checks if c.check_name == "great_expectations_suite"}
+    assert {day: c.passed for day, c in suite.items()} == {
+        d.isoformat(): d != BAD_DAY for d in RANGE
+    }
+    meta = {k: v.value for k, v in suite[BAD_DAY.isoformat()].metadata.items()}
     assert f"partition {BAD_DAY}" in meta["failures"]
     assert "expect_column_values_to_be_in_set column proto" in meta["failures"]
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from assets.core.partitions import DAILY
+from assets.core.partitions import DAILY, PREVIOUS_DAY
 from assets.core.resources import LakeResource, ReferenceResource
 from assets.lake import Lake
 from assets.publishing import WARN_CHECK, LayerStep, Output, check_specs, partition_days
@@ -14,11 +14,6 @@ from assets.publishing import WARN_CHECK, LayerStep, Output, check_specs, partit
 GROUP = "categorised"
 SESSIONS = dg.AssetKey(["categorised", "sessions"])
 UNKNOWN_DOMAINS = dg.AssetKey(["categorised", "unknown_domains"])
-
-# Passive DNS needs the answers a client received before midnight for connections after it.
-_PREVIOUS_DAY = dg.TimeWindowPartitionMapping(
-    start_offset=-1, end_offset=0, allow_nonexistent_upstream_partitions=True
-)
 
 
 def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
@@ -46,7 +41,7 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
             "from), registered domain, service, category, remote country, direction, local time.",
             deps=[
                 dg.AssetDep(["validated", "conn"]),
-                dg.AssetDep(["validated", "dns"], partition_mapping=_PREVIOUS_DAY),
+                dg.AssetDep(["validated", "dns"], partition_mapping=PREVIOUS_DAY),
                 dg.AssetDep(["validated", "ssl"]),
                 dg.AssetDep(["validated", "http"]),
             ],

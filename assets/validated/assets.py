@@ -9,7 +9,7 @@ import dagster as dg
 from assets.core.partitions import DAILY
 from assets.core.resources import LakeResource
 from assets.lake import Lake
-from assets.publishing import LayerStep, Output, check_specs, partition_days
+from assets.publishing import VOLUME_CHECK, LayerStep, Output, check_specs, partition_days
 
 GROUP = "validated"
 TABLES = ("conn", "dns", "ssl", "http")
@@ -60,7 +60,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
             ),
         ],
         check_specs=[
-            *check_specs(valid_key),
+            *check_specs(valid_key, volume=True),
             *check_specs(quarantine_key),
         ],
         partitions_def=DAILY,
@@ -70,6 +70,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
         from assets.validated.transform import validate_partition
+        from assets.validated.volume import raw_volume, trailing_rows
 
         store = lake.get()
         lateness = lake.settings().lateness_days
@@ -78,10 +79,17 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
             store,
             [valid_key, quarantine_key],
             {
-                valid_key: (check_specs(valid_key)[0].name,),
+                valid_key: tuple(s.name for s in check_specs(valid_key, volume=True)),
                 quarantine_key: (check_specs(quarantine_key)[0].name,),
             },
         )
+        rows_in_run: dict[dt.date, int] = {}
+
+        def rows_of(d: dt.date) -> int | None:
+            if d in rows_in_run:
+                return rows_in_run[d]
+            return store.partition_rows("validated", table, d)
+
         with step:
             for day in partition_days(context):
                 files = collect_raw_files(store, table, day, lateness)
@@ -89,6 +97,8 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                 counts = dict(result.counts)
                 counts["raw_files"] = len(files)
                 context.log.info(f"{table} {day}: {counts}")
+                volume = raw_volume(len(files), result.valid.height, trailing_rows(day, rows_of))
+                rows_in_run[day] = result.valid.height
                 step.add_day(
                     day,
                     [
@@ -99,6 +109,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                             result.valid,
                             f"validated.{table}",
                             counts,
+                            findings={VOLUME_CHECK: volume},
                         ),
                         Output(
                             quarantine_key,
