@@ -19,9 +19,9 @@ import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
+from assets.core.keys import JOB_NAME
 from assets.core.partitions import DAILY
 
-JOB_NAME = "daily_pipeline"
 LAYERS = ("validated", "quarantine", "categorised", "reporting")
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"

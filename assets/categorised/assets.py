@@ -6,6 +6,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from assets.core.keys import CODE_VERSIONS, REFERENCE_KEYS
 from assets.core.partitions import DAILY, PREVIOUS_DAY
 from assets.core.resources import LakeResource, ReferenceResource
 from assets.lake import Lake
@@ -44,16 +45,19 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
                 dg.AssetDep(["validated", "dns"], partition_mapping=PREVIOUS_DAY),
                 dg.AssetDep(["validated", "ssl"]),
                 dg.AssetDep(["validated", "http"]),
+                *REFERENCE_KEYS,
             ],
             kinds={"parquet", "polars"},
+            code_version=CODE_VERSIONS[GROUP],
         ),
         dg.AssetSpec(
             UNKNOWN_DOMAINS,
             group_name=GROUP,
             description="The day's most frequent registered domains the taxonomy does not "
             "classify yet, so the taxonomy can grow from real traffic.",
-            deps=[SESSIONS],
+            deps=[SESSIONS, *REFERENCE_KEYS],
             kinds={"parquet"},
+            code_version=CODE_VERSIONS[GROUP],
         ),
     ],
     check_specs=[*check_specs(SESSIONS, warnings=True), *check_specs(UNKNOWN_DOMAINS)],

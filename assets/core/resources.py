@@ -52,6 +52,14 @@ class ReferenceResource(dg.ConfigurableResource):
     taxonomy_path: str = ""
     geoip_mmdb: str = ""
 
+    def file_path(self, which: str) -> str:
+        """The file in use for `which` ("networks" or "taxonomy"): configured, else bundled."""
+        from assets.reference.loaders import NETWORKS_PATH, TAXONOMY_PATH
+
+        configured = {"networks": self.networks_path, "taxonomy": self.taxonomy_path}[which]
+        bundled = {"networks": NETWORKS_PATH, "taxonomy": TAXONOMY_PATH}[which]
+        return configured or str(bundled)
+
     def get(self):
         import os
 

@@ -3,6 +3,7 @@ tools (Hive-partitioned Parquet)."""
 
 import dagster as dg
 
+from assets.core.keys import CODE_VERSIONS, REFERENCE_KEYS
 from assets.core.partitions import DAILY
 from assets.core.resources import LakeResource
 from assets.publishing import LayerStep, Output, check_specs, partition_days
@@ -28,8 +29,10 @@ KEYS = {t: dg.AssetKey(["reporting", t]) for t in TABLE_DESCRIPTIONS}
             key,
             group_name=GROUP,
             description=TABLE_DESCRIPTIONS[t],
-            deps=[dg.AssetKey(["categorised", "sessions"])],
+            # the reference data name the categories and networks these tables are keyed by
+            deps=[dg.AssetKey(["categorised", "sessions"]), *REFERENCE_KEYS],
             kinds={"parquet"},
+            code_version=CODE_VERSIONS[GROUP],
         )
         for t, key in KEYS.items()
     ],

@@ -6,6 +6,7 @@ import posixpath
 
 import dagster as dg
 
+from assets.core.keys import CODE_VERSIONS, RAW_ZEEK
 from assets.core.partitions import DAILY
 from assets.core.resources import LakeResource
 from assets.lake import Lake
@@ -49,14 +50,18 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                 group_name=GROUP,
                 description=f"Typed Zeek {table} records, one row per raw record that passed "
                 "validation, in the UTC day of its own timestamp.",
+                deps=[RAW_ZEEK],
                 kinds={"parquet", "polars"},
+                code_version=CODE_VERSIONS[GROUP],
             ),
             dg.AssetSpec(
                 quarantine_key,
                 group_name="validated",
                 description=f"Raw {table} records that could not be validated, with the reason, "
                 "source file, line number and raw text.",
+                deps=[RAW_ZEEK],
                 kinds={"parquet"},
+                code_version=CODE_VERSIONS[GROUP],
             ),
         ],
         check_specs=[
