@@ -108,3 +108,30 @@ def test_volume_finding_judges_a_short_day_against_its_recent_days():
     assert not short.passed and "third" in short.description
     assert raw_volume(24, 10, [1000]).passed  # too little history to call it short
     assert not raw_volume(0, 0, []).passed
+
+
+def test_the_report_command_materialises_the_report_asset(two_days):
+    from workflows.report_run import materialize_report
+
+    lake, instance = two_days
+    meta = materialize_report(
+        DAYS[0].isoformat(),
+        DAYS[1].isoformat(),
+        name="two_days",
+        lake_root=lake.root,
+        instance=instance,
+    )
+    assert meta["start"] == DAYS[0].isoformat() and meta["days"] == 2
+    assert lake.fs.exists(meta["path"])
+    record = instance.fetch_materializations(
+        dg.AssetKey(["reports", "period_report"]), limit=1
+    ).records[0]
+    assert record.asset_materialization.metadata["path"].value == meta["path"]
+
+
+def test_the_report_command_says_why_when_the_period_has_no_data(two_days):
+    from workflows.report_run import materialize_report
+
+    lake, instance = two_days
+    with pytest.raises(ValueError, match="."):
+        materialize_report("2017-04-01", "2017-03-01", lake_root=lake.root, instance=instance)

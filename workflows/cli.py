@@ -79,23 +79,34 @@ def cmd_materialize(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from assets.report.build import build_period_report, parse_period
+    from workflows.report_run import materialize_report
 
-    lake = _lake(args)
-    start, end = parse_period(lake, args.start, args.end)
     compare = None
     if args.compare_start or args.compare_end:
-        compare = parse_period(lake, args.compare_start, args.compare_end)
-    out = build_period_report(lake, start, end, name=args.name, compare=compare)
-    console.print(f"report: {out.html} ({out.days} days)")
-    _print_headline(out.headline)
+        if not (args.compare_start and args.compare_end):
+            raise ValueError("--compare-start and --compare-end go together")
+        compare = (args.compare_start.isoformat(), args.compare_end.isoformat())
+    meta = materialize_report(
+        args.start.isoformat() if args.start else "",
+        args.end.isoformat() if args.end else "",
+        name=args.name,
+        compare=compare,
+        lake_root=args.lake,
+    )
+    console.print(f"report: {meta['path']} ({meta['days']} days)")
+    _print_headline(_headline(meta))
     return 0
 
 
+def _headline(meta: dict) -> dict:
+    """The headline figures from the report asset's metadata (the rest is where and when)."""
+    return {k: v for k, v in meta.items() if k not in ("path", "start", "end", "days")}
+
+
 def cmd_demo(args) -> int:
-    from assets.report.build import build_period_report
     from assets.simulate.run import simulate
     from workflows.backfill import materialize_range
+    from workflows.report_run import materialize_report
 
     lake = _lake(args)
     t0 = time.perf_counter()
@@ -109,9 +120,11 @@ def cmd_demo(args) -> int:
         console.print("[red]the pipeline failed; see the summary above[/]")
         return 1
     console.rule("3/3 period report")
-    out = build_period_report(lake, start, end, name="demo_2017")
-    console.print(f"report: [bold]{out.html}[/]")
-    _print_headline(out.headline, _ground_truth(lake, sim))
+    meta = materialize_report(
+        start.isoformat(), end.isoformat(), name="demo_2017", lake_root=args.lake
+    )
+    console.print(f"report: [bold]{meta['path']}[/]")
+    _print_headline(_headline(meta), _ground_truth(lake, sim))
     console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; lake: {lake.root}")
     console.print("browse it: `make dev` (Dagster UI), or query the Parquet with DuckDB (README)")
     return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from assets.categorised.addresses import lookup_ranges
+from assets.ipdata.addresses import lookup_ranges
 from assets.reference.loaders import UNKNOWN_CATEGORY, UNKNOWN_SERVICE, Taxonomy
 
 

@@ -9,7 +9,6 @@ import polars as pl
 from assets.categorised.classify import classify
 from assets.categorised.direction import add_direction
 from assets.categorised.domains import registered_domains
-from assets.categorised.geo import countries
 from assets.categorised.hostnames import (
     DNS_MAX_AGE_S,
     DNS_TTL_GRACE_S,
@@ -18,6 +17,7 @@ from assets.categorised.hostnames import (
     normalised_column,
 )
 from assets.categorised.unknown import unknown_domains
+from assets.ipdata.geo import countries
 from assets.reference.loaders import UNKNOWN_SERVICE, Reference
 
 __all__ = [

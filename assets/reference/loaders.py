@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 import yaml
 
-from assets.categorised.addresses import cidr_range, flatten_ranges, range_table
+from assets.ipdata.addresses import cidr_range, flatten_ranges, range_table
 
 REFERENCE_DIR = Path(__file__).resolve().parent
 NETWORKS_PATH = REFERENCE_DIR / "networks.yaml"
@@ -351,7 +351,7 @@ def load_reference(
     The country table comes from geoip2fast's bundled data unless ``geoip_mmdb`` (or env
     ``HERMIT_GEOIP_MMDB``) names a MaxMind-format database.
     """
-    from assets.categorised import geo
+    from assets.ipdata import geo
 
     mmdb = geoip_mmdb or os.environ.get(GEOIP_ENV) or None
     if mmdb:
