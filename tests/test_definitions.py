@@ -53,3 +53,52 @@ def test_dg_check_defs_loads_the_project():
         text=True,
     )
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_dg_autoloads_the_defs_folder_and_scaffolding_extends_it(tmp_path):
+    """`dg scaffold defs dagster.asset` adds a module that `dg list defs` then shows beside
+    hermit's own assets, in a copy of the project (the checkout stays untouched)."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    project = tmp_path / "hermit"
+    project.mkdir()
+    for name in ("pyproject.toml", "workflows", "assets", "expectations", "deploy"):
+        src = root / name
+        if src.is_dir():
+            shutil.copytree(src, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, project / name)
+    dg_bin = str(Path(sys.executable).with_name("dg"))
+    env = {**__import__("os").environ, "PYTHONPATH": str(project)}
+    run = subprocess.run(
+        [dg_bin, "scaffold", "defs", "dagster.asset", "probe_asset.py"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (project / "workflows" / "defs" / "probe_asset.py").exists()
+    listed = subprocess.run(
+        [dg_bin, "list", "defs", "--json"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    keys = {a["asset_key"] for a in json.loads(listed.stdout)["assets"]}
+    assert {"probe_asset", "validated/conn", "reference/taxonomy", "raw/zeek"} <= keys
+
+
+def test_the_code_location_is_named_hermit_where_dg_reads_it():
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert config["tool"]["dg"]["project"]["code_location_name"] == "hermit"

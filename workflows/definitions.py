@@ -1,18 +1,15 @@
-"""hermit's Dagster definitions: every layer's assets and checks, the jobs, schedules, sensors
-and resources. `dg dev` / `dagster dev` load this module."""
+"""hermit's Dagster definitions: what `dg` autoloads from workflows/defs/ (assets, checks, the
+job, schedules, sensors), with the resources and the executor. `dg dev` / `dagster dev` load
+this module."""
+
+from pathlib import Path
 
 import dagster as dg
 
-from assets.categorised.assets import CATEGORISED_ASSETS
 from assets.core.resources import LakeResource, ReferenceResource
-from assets.lineage.assets import LINEAGE_ASSETS
-from assets.report.assets import REPORT_ASSETS
-from assets.reporting.assets import REPORTING_ASSETS
-from assets.validated.assets import VALIDATED_ASSETS
 from workflows.instance import executor_from_env
-from workflows.jobs import DAILY_PIPELINE_JOB
-from workflows.schedules import SCHEDULES
-from workflows.sensors import SENSORS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def build_definitions(
@@ -20,19 +17,15 @@ def build_definitions(
 ) -> dg.Definitions:
     """The Definitions object (also used by tests and the `hermit` command, which may point
     the lake elsewhere)."""
-    return dg.Definitions(
-        assets=[
-            *LINEAGE_ASSETS,
-            *VALIDATED_ASSETS,
-            *CATEGORISED_ASSETS,
-            *REPORTING_ASSETS,
-            *REPORT_ASSETS,
-        ],
-        jobs=[DAILY_PIPELINE_JOB],
-        schedules=SCHEDULES,
-        sensors=SENSORS,
-        executor=executor_from_env(),
-        resources={"lake": lake or LakeResource(), "reference": reference or ReferenceResource()},
+    return dg.Definitions.merge(
+        dg.load_from_defs_folder(project_root=PROJECT_ROOT),
+        dg.Definitions(
+            executor=executor_from_env(),
+            resources={
+                "lake": lake or LakeResource(),
+                "reference": reference or ReferenceResource(),
+            },
+        ),
     )
 
 
