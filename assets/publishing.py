@@ -97,6 +97,7 @@ class LayerStep:
         self.batch_rows = BATCH_ROWS if batch_rows is None else batch_rows
         self.verdicts: dict[dg.AssetKey, dict[str, _Verdict]] = {k: {} for k in keys}
         self.failed_days: list[str] = []
+        self.reasons: dict[str, str] = {}  # failed day -> why, in a few words
         self.published: list[tuple[str, list[Output]]] = []
         self._held: list[tuple[dt.date, list[Output]]] = []
         self._held_rows = 0
@@ -123,6 +124,16 @@ class LayerStep:
         self._held_rows += rows
         if self._held_rows >= self.batch_rows:
             self.flush()
+
+    def skip_day(self, day: dt.date, reason: str) -> None:
+        """Record `day` as not published for a reason found before auditing (its input is
+        missing); the step goes on with the other days and fails at the end naming it."""
+        iso = day.isoformat()
+        self.failed_days.append(iso)
+        self.reasons[iso] = reason
+        for key in self.keys:
+            self.verdicts[key].setdefault(iso, _Verdict()).failures.append(reason)
+        self.context.log.error(f"{day}: not published: {reason}")
 
     def publish_day(self, day: dt.date, outputs: list[Output]) -> bool:
         """Audit every output of `day` now (with any held days); write them all only if none
@@ -164,6 +175,9 @@ class LayerStep:
         failed = {k: o for k, o in outcomes.items() if not o.success}
         if failed:
             self.failed_days.append(iso)
+            self.reasons[iso] = "Great Expectations failed for " + ", ".join(
+                k.to_user_string() for k in failed
+            )
             for k, o in failed.items():
                 self.verdicts[k][iso].failures.append(o.summary())
             self.context.log.error(
@@ -208,8 +222,9 @@ class LayerStep:
             yield from self._check_events()
             raise dg.Failure(
                 description=(
-                    f"Great Expectations failed for {', '.join(self.failed_days)}; those days were"
-                    " not published (the other days were)."
+                    "not published: "
+                    + "; ".join(f"{d} ({self.reasons[d]})" for d in sorted(self.failed_days))
+                    + ". The other days were."
                 ),
                 metadata={"failed_partitions": self.failed_days},
             )

@@ -73,7 +73,7 @@ def sensor(tmp_path, monkeypatch):
 
 def test_first_tick_records_a_baseline_without_running(sensor):
     assert sensor.tick() == []
-    assert json.loads(sensor.cursor)["recent"]  # the files already there are remembered
+    assert json.loads(sensor.cursor)["folders"]  # the folders already there are remembered
 
 
 def test_late_file_requests_its_folder_day_and_the_lateness_window(sensor):
@@ -138,3 +138,14 @@ def test_sensor_is_exported_with_its_job():
     assert [late_raw_data] == SENSORS
     assert late_raw_data.name == LATE_DATA_SENSOR
     assert late_raw_data.job_name == "daily_pipeline"
+
+
+def test_the_cursor_stays_small_however_many_files_a_folder_holds(sensor):
+    for hour in range(24):
+        for log in ("conn", "dns", "ssl", "http", "files", "weird", "x509", "notice"):
+            sensor.drop(f"s1/2017-04-06/{log}.{hour:02d}:00:00-{hour:02d}:59:59.log")
+    sensor.tick()
+    assert len(sensor.cursor) < 200  # two folders, not 193 paths
+    sensor.drop("s1/2017-04-06/conn.23:59:59-00:00:00.log")
+    assert sensor.tick() == ["2017-04-05", "2017-04-06"]
+    assert sensor.tick() == []

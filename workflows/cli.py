@@ -73,7 +73,12 @@ def cmd_materialize(args) -> int:
     from workflows.backfill import materialize_range
 
     summary = materialize_range(
-        args.start, args.end, lake_root=args.lake, per_day=not args.single_run, progress=True
+        args.start,
+        args.end,
+        lake_root=args.lake,
+        per_day=not args.single_run,
+        progress=True,
+        engine="in_process" if args.in_process else "daemon",
     )
     return 0 if summary.ok else 1
 
@@ -115,7 +120,9 @@ def cmd_demo(args) -> int:
     _print_simulation(sim)
     start, end = sim.start, sim.end
     console.rule(f"2/3 materialise every layer {start}..{end} through Dagster")
-    run = materialize_range(start, end, lake_root=args.lake, per_day=False, progress=True)
+    run = materialize_range(
+        start, end, lake_root=args.lake, per_day=False, progress=True, engine="daemon"
+    )
     if not run.ok:
         console.print("[red]the pipeline failed; see the summary above[/]")
         return 1
@@ -202,7 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     mat.add_argument(
         "--single-run",
         action="store_true",
-        help="one Dagster run for the whole range (default: one run per day)",
+        help="with --in-process: one run for the whole range (default: one run per day)",
+    )
+    mat.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run in this process instead of submitting a backfill to the daemon",
     )
     mat.set_defaults(func=cmd_materialize)
 

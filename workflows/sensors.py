@@ -19,39 +19,61 @@ from workflows.jobs import DAILY_PIPELINE_JOB
 LATE_DATA_SENSOR = "raw_late_data"
 LATE_DATA_INTERVAL_SECONDS = int(os.environ.get("HERMIT_LATE_DATA_INTERVAL_SECONDS", "900"))
 # Files are judged new by their arrival time on the store. An upload that started before an
-# already-seen file can still show up later with an older timestamp, so the cursor remembers
-# every file that arrived within this window and re-checks the window on each tick.
+# already-seen file can still show up later with an older timestamp, so the cursor re-checks the
+# files that arrived within this window of the watermark on each tick.
 OVERLAP_SECONDS = 3600.0
 
 
 @dataclass
 class RawCursor:
-    """What the sensor has seen: a watermark and the files that arrived near it."""
+    """What the sensor has seen: a watermark, and per raw folder (sensor/day) with files that
+    arrived near it, a fingerprint of those files. It stays a few bytes per recent folder,
+    however many files the folders hold."""
 
     watermark: float = 0.0
-    recent: dict[str, float] = field(default_factory=dict)
+    folders: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str | None) -> RawCursor | None:
         if not text:
             return None
         data = json.loads(text)
-        return cls(float(data["watermark"]), {k: float(v) for k, v in data["recent"].items()})
+        if "folders" not in data:  # a cursor from before folder fingerprints: start over
+            return None
+        return cls(float(data["watermark"]), dict(data["folders"]))
 
     def dumps(self) -> str:
-        return json.dumps({"watermark": self.watermark, "recent": self.recent}, sort_keys=True)
+        return json.dumps({"watermark": self.watermark, "folders": self.folders}, sort_keys=True)
 
     def new_files(self, files: Iterable[RawFile]) -> list[RawFile]:
-        """Files not seen before, or rewritten since (a new arrival time)."""
-        horizon = self.watermark - OVERLAP_SECONDS
-        return [f for f in files if f.modified >= horizon and self.recent.get(f.path) != f.modified]
+        """The recent files of every folder whose recent files changed (a new file, or one
+        rewritten with a new arrival time)."""
+        recent = _by_folder(files, self.watermark - OVERLAP_SECONDS)
+        return [
+            f
+            for folder, group in sorted(recent.items())
+            if self.folders.get(folder) != _fingerprint(group)
+            for f in group
+        ]
 
     def advanced(self, files: list[RawFile]) -> RawCursor:
+        files = list(files)
         watermark = max([self.watermark, *(f.modified for f in files)])
-        horizon = watermark - OVERLAP_SECONDS
-        recent = {p: t for p, t in self.recent.items() if t >= horizon}
-        recent.update({f.path: f.modified for f in files if f.modified >= horizon})
-        return RawCursor(watermark, recent)
+        recent = _by_folder(files, watermark - OVERLAP_SECONDS)
+        return RawCursor(watermark, {k: _fingerprint(v) for k, v in recent.items()})
+
+
+def _by_folder(files: Iterable[RawFile], horizon: float) -> dict[str, list[RawFile]]:
+    out: dict[str, list[RawFile]] = {}
+    for f in files:
+        if f.modified >= horizon:
+            out.setdefault(f"{f.sensor}/{f.day.isoformat()}", []).append(f)
+    return out
+
+
+def _fingerprint(files: list[RawFile]) -> str:
+    text = "\n".join(sorted(f"{f.path}@{f.modified}@{f.size}" for f in files))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def affected_partitions(
@@ -86,6 +108,8 @@ def late_raw_data(context: dg.SensorEvaluationContext, lake: LakeResource):
             cursor=baseline.dumps(),
         )
     new = cursor.new_files(files)
+    # everything the store lists now goes into the next cursor, so a folder's fingerprint
+    # covers its files that arrived within the window
     if not new:
         return dg.SensorResult(skip_reason="no new raw files", cursor=cursor.dumps())
     last_key = DAILY.get_last_partition_key()
@@ -108,7 +132,7 @@ def late_raw_data(context: dg.SensorEvaluationContext, lake: LakeResource):
     ]
     return dg.SensorResult(
         run_requests=requests,
-        cursor=cursor.advanced(new).dumps(),
+        cursor=cursor.advanced(files).dumps(),
         skip_reason=None if requests else "new raw files affect no existing partition",
     )
 

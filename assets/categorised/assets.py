@@ -6,7 +6,10 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from assets.categorised.sessions import SESSIONS_SCHEMA
+from assets.categorised.unknown import UNKNOWN_DOMAINS_SCHEMA
 from assets.core.keys import CODE_VERSIONS, REFERENCE_KEYS
+from assets.core.metadata import spec_extras
 from assets.core.partitions import DAILY, PREVIOUS_DAY
 from assets.core.resources import LakeResource, ReferenceResource
 from assets.lake import Lake
@@ -49,6 +52,7 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
             ],
             kinds={"parquet", "polars"},
             code_version=CODE_VERSIONS[GROUP],
+            **spec_extras(GROUP, SESSIONS_SCHEMA),
         ),
         dg.AssetSpec(
             UNKNOWN_DOMAINS,
@@ -58,6 +62,7 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
             deps=[SESSIONS, *REFERENCE_KEYS],
             kinds={"parquet"},
             code_version=CODE_VERSIONS[GROUP],
+            **spec_extras(GROUP, UNKNOWN_DOMAINS_SCHEMA),
         ),
     ],
     check_specs=[*check_specs(SESSIONS, warnings=True), *check_specs(UNKNOWN_DOMAINS)],
@@ -80,9 +85,8 @@ def categorise_sessions(
         for day in partition_days(context):
             conn = store.read_partition("validated", "conn", day, INPUT_COLUMNS["conn"])
             if conn is None:
-                raise dg.Failure(
-                    f"validated/conn has no partition {day}: materialise the validated layer first."
-                )
+                step.skip_day(day, f"validated/conn has no partition {day}")
+                continue
             result = categorise(
                 conn,
                 read_validated(store, "dns", [day - dt.timedelta(days=1), day]),

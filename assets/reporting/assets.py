@@ -4,9 +4,11 @@ tools (Hive-partitioned Parquet)."""
 import dagster as dg
 
 from assets.core.keys import CODE_VERSIONS, REFERENCE_KEYS
+from assets.core.metadata import spec_extras
 from assets.core.partitions import DAILY
 from assets.core.resources import LakeResource
 from assets.publishing import LayerStep, Output, check_specs, partition_days
+from assets.reporting.tables import REPORTING_SCHEMAS
 
 GROUP = "reporting"
 TABLE_DESCRIPTIONS = {
@@ -33,6 +35,7 @@ KEYS = {t: dg.AssetKey(["reporting", t]) for t in TABLE_DESCRIPTIONS}
             deps=[dg.AssetKey(["categorised", "sessions"]), *REFERENCE_KEYS],
             kinds={"parquet"},
             code_version=CODE_VERSIONS[GROUP],
+            **spec_extras(GROUP, REPORTING_SCHEMAS[t]),
         )
         for t, key in KEYS.items()
     ],
@@ -56,9 +59,8 @@ def build_reporting_tables(context: dg.AssetExecutionContext, lake: LakeResource
         for day in partition_days(context):
             with store.scan_partition("categorised", "sessions", day) as sessions:
                 if sessions is None:
-                    raise dg.Failure(
-                        f"categorised/sessions has no partition {day}: materialise it first."
-                    )
+                    step.skip_day(day, f"categorised/sessions has no partition {day}")
+                    continue
                 tables = build(sessions, day=day)  # reads only the columns the tables use
             step.add_day(
                 day, [Output(KEYS[t], "reporting", t, tables[t], f"reporting.{t}") for t in KEYS]

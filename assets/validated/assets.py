@@ -7,10 +7,12 @@ import posixpath
 import dagster as dg
 
 from assets.core.keys import CODE_VERSIONS, RAW_ZEEK
+from assets.core.metadata import spec_extras
 from assets.core.partitions import DAILY
 from assets.core.resources import LakeResource
 from assets.lake import Lake
 from assets.publishing import VOLUME_CHECK, LayerStep, Output, check_specs, partition_days
+from assets.validated.schemas import QUARANTINE_SCHEMA, VALIDATED_SCHEMAS
 
 GROUP = "validated"
 TABLES = ("conn", "dns", "ssl", "http")
@@ -53,6 +55,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                 deps=[RAW_ZEEK],
                 kinds={"parquet", "polars"},
                 code_version=CODE_VERSIONS[GROUP],
+                **spec_extras(GROUP, VALIDATED_SCHEMAS[table]),
             ),
             dg.AssetSpec(
                 quarantine_key,
@@ -62,6 +65,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                 deps=[RAW_ZEEK],
                 kinds={"parquet"},
                 code_version=CODE_VERSIONS[GROUP],
+                **spec_extras("quarantine", QUARANTINE_SCHEMA),
             ),
         ],
         check_specs=[
