@@ -102,3 +102,17 @@ def test_the_code_location_is_named_hermit_where_dg_reads_it():
 
     config = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
     assert config["tool"]["dg"]["project"]["code_location_name"] == "hermit"
+
+
+def test_layer_assets_carry_their_column_schema_owner_and_freshness():
+    from assets.validated.schemas import VALIDATED_SCHEMAS
+
+    defs = build_definitions()
+    specs = {s.key: s for s in defs.resolve_all_asset_specs()}
+    conn = specs[dg.AssetKey(["validated", "conn"])]
+    schema = conn.metadata["dagster/column_schema"]
+    assert [c.name for c in schema.columns] == list(VALIDATED_SCHEMAS["conn"])
+    assert conn.owners == ["team:hermit"] and conn.tags["layer"] == "validated"
+    for key, spec in specs.items():
+        if key.path[0] == "reporting":
+            assert spec.freshness_policy is not None, key

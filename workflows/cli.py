@@ -37,21 +37,46 @@ def _lake(args) -> Lake:
     return Lake(root, raw)
 
 
+class _days_bar:
+    """A progress bar over simulated days; yields the callback simulate() reports to."""
+
+    def __enter__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.bar = Progress(
+            "[bold]simulating",
+            BarColumn(),
+            MofNCompleteColumn(),
+            "days",
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("days", total=None)
+        return lambda done, total: self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+
+
 def cmd_simulate(args) -> int:
     from assets.simulate.run import simulate
 
     lake = _lake(args)
-    summary = simulate(
-        lake,
-        scenario=args.scenario,
-        start=args.start,
-        end=args.end,
-        sessions_per_day=args.sessions_per_day,
-        seed=args.seed,
-        fmt=args.format,
-        inject_rate=args.inject_rate,
-        sensor=args.sensor,
-    )
+    with _days_bar() as progress:
+        summary = simulate(
+            lake,
+            progress=progress,
+            scenario=args.scenario,
+            start=args.start,
+            end=args.end,
+            sessions_per_day=args.sessions_per_day,
+            seed=args.seed,
+            fmt=args.format,
+            inject_rate=args.inject_rate,
+            sensor=args.sensor,
+        )
     console.print(f"[bold]simulated[/] into {lake.raw_root}")
     _print_simulation(summary)
     return 0
@@ -116,7 +141,10 @@ def cmd_demo(args) -> int:
     lake = _lake(args)
     t0 = time.perf_counter()
     console.rule("1/3 simulate the 2017 scenario")
-    sim = simulate(lake, sessions_per_day=args.sessions_per_day, seed=args.seed)
+    with _days_bar() as progress:
+        sim = simulate(
+            lake, sessions_per_day=args.sessions_per_day, seed=args.seed, progress=progress
+        )
     _print_simulation(sim)
     start, end = sim.start, sim.end
     console.rule(f"2/3 materialise every layer {start}..{end} through Dagster")

@@ -1,6 +1,8 @@
 """Reporting layer: small daily aggregates of the categorised sessions, read directly by BI
 tools (Hive-partitioned Parquet)."""
 
+import datetime as dt
+
 import dagster as dg
 
 from assets.core.keys import CODE_VERSIONS, REFERENCE_KEYS
@@ -22,6 +24,11 @@ TABLE_DESCRIPTIONS = {
     "daily_summary": "Totals for the day: sessions, bytes, clients, unknown share.",
 }
 KEYS = {t: dg.AssetKey(["reporting", t]) for t in TABLE_DESCRIPTIONS}
+# The nightly schedule refreshes the tables once a day; a day and two hours without a new
+# materialisation means a night was missed (a warning after 25 hours).
+FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=25)
+)
 
 
 @dg.multi_asset(
@@ -35,6 +42,7 @@ KEYS = {t: dg.AssetKey(["reporting", t]) for t in TABLE_DESCRIPTIONS}
             deps=[dg.AssetKey(["categorised", "sessions"]), *REFERENCE_KEYS],
             kinds={"parquet"},
             code_version=CODE_VERSIONS[GROUP],
+            freshness_policy=FRESHNESS,
             **spec_extras(GROUP, REPORTING_SCHEMAS[t]),
         )
         for t, key in KEYS.items()
