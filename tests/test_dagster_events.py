@@ -127,6 +127,15 @@ def test_the_report_command_materialises_the_report_asset(two_days):
         dg.AssetKey(["reports", "period_report"]), limit=1
     ).records[0]
     assert record.asset_materialization.metadata["path"].value == meta["path"]
+    # every headline figure reaches the metadata (the demo prints it from there), dates as ISO
+    import polars as pl
+
+    headline = pl.read_parquet(lake.fs.open(meta["path"][:-5] + "/headline.parquet")).row(
+        0, named=True
+    )
+    for figure, value in headline.items():
+        shown = meta[figure]
+        assert shown == (value.isoformat() if hasattr(value, "isoformat") else value), figure
 
 
 def test_the_report_command_says_why_when_the_period_has_no_data(two_days):

@@ -43,9 +43,25 @@ def period_report(
             "start": start.isoformat(),
             "end": end.isoformat(),
             "days": out.days,
-            **{k: v for k, v in out.headline.items() if isinstance(v, int | float | str)},
+            **_headline_metadata(out.headline),
         }
     )
+
+
+def _headline_metadata(headline: dict) -> dict:
+    """The headline figures as metadata: dates as ISO text, lists joined, unknown values
+    (nothing found) as null rather than dropped, so every figure shows."""
+    out = {}
+    for key, value in headline.items():
+        if isinstance(value, bool | int | float | str):
+            out[key] = value
+        elif hasattr(value, "isoformat"):
+            out[key] = value.isoformat()
+        elif isinstance(value, list | tuple):
+            out[key] = ", ".join(map(str, value))
+        elif value is None:
+            out[key] = dg.MetadataValue.null()
+    return out
 
 
 REPORT_ASSETS = [period_report]
