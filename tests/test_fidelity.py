@@ -9,6 +9,7 @@ from pipeline_run import run_days
 
 from assets.lake import Lake
 from assets.reference.loaders import load_taxonomy
+from assets.reference.questions import load_questions
 from assets.report.build import build_period_report
 from assets.report.fidelity import compare_headline, planted_headline
 from assets.simulate.run import simulate
@@ -30,7 +31,7 @@ def demo_period(tmp_path_factory):
 def test_report_recovers_the_planted_study_findings(demo_period):
     _, report, truth = demo_period
     categories = {s.name: s.category for s in load_taxonomy().service_list}
-    planted = planted_headline(truth, categories)
+    planted = planted_headline(truth, categories, load_questions())
     rows = compare_headline(report.headline, planted)
     assert [r for r in rows if not r.ok] == []
     # and what was planted is the published study

@@ -21,18 +21,23 @@ START, END = dt.date(2017, 5, 16), dt.date(2017, 5, 18)
 EVENTS = [{"date": "2017-05-17", "label": "Bitcoin appears"}]
 
 
-@pytest.fixture(scope="module")
-def figures() -> dict[str, pl.DataFrame]:
+def _tables() -> dict[str, pl.DataFrame]:
     days = [START + dt.timedelta(days=i) for i in range((END - START).days + 1)]
     daily = {}
     for i, d in enumerate(days):
         s = pl.concat([make_sessions(d, 800, seed=i), beacon_sessions(d), scan_sessions(d)])
         daily[d] = build_reporting_tables(s, day=d)
-    tables = {
+    return {
         n: pl.concat([t[n].with_columns(date=pl.lit(d)) for d, t in daily.items()])
         for n in REPORTING_TABLES
     }
-    return period_figures(tables, home_country="KP")
+
+
+@pytest.fixture(scope="module")
+def figures() -> dict[str, pl.DataFrame]:
+    from assets.reference.questions import load_questions
+
+    return period_figures(_tables(), home_country="KP", questions=load_questions())
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +136,43 @@ def test_report_renders_in_headless_chromium(tmp_path, figures):
     # plotly builds one plot container (with its SVG layers) per chart once its script has run
     assert dom.count('class="plot-container plotly"') == 7
     assert "main-svg" in dom
+
+
+def test_the_networks_file_declares_the_reports_questions(tmp_path):
+    """A user watching other networks asks their own questions: the headline answers them
+    and the page shows them, instead of the 2017 study's."""
+    import textwrap
+
+    from assets.reference.loaders import NETWORKS_PATH, ReferenceDataError
+    from assets.reference.questions import load_questions
+
+    custom = tmp_path / "networks.yaml"
+    base = NETWORKS_PATH.read_text().split("\nquestions:")[0]
+    custom.write_text(
+        base
+        + textwrap.dedent("""
+        questions:
+          - {name: china_outbound_share, label: China share abroad, kind: outbound_country_share,
+             target: CN}
+          - {name: first_vpn_day, label: first obfuscation day, kind: first_category_day,
+             target: obfuscation}
+        """)
+    )
+    questions = load_questions(custom)
+    assert [q.name for q in questions] == ["china_outbound_share", "first_vpn_day"]
+    figures = period_figures(_tables(), home_country="KP", questions=questions)
+    head = figures["headline"].row(0, named=True)
+    assert "india_inbound_share" not in head and "first_bitcoin_date" not in head
+    outbound = figures["country_shares"].filter(
+        (pl.col("direction") == "outbound") & pl.col("foreign")
+    )
+    china = outbound.filter(pl.col("remote_country") == "CN")["foreign_share"]
+    assert head["china_outbound_share"] == (china[0] if china.len() else 0.0)
+    page = render_report(figures, title="custom", start=START, end=END)
+    assert "China share abroad" in page and "first obfuscation day" in page
+    assert "India share" not in page
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(base + "\nquestions:\n  - {name: x, label: x, kind: biggest_guess, target: y}\n")
+    with pytest.raises(ReferenceDataError, match="kind"):
+        load_questions(bad)

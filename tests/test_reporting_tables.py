@@ -15,6 +15,7 @@ from sessions_factory import (
     sessions_frame,
 )
 
+from assets.reference.questions import load_questions
 from assets.report.compare import compare_periods
 from assets.report.figures import FIGURES, home_country_for_timezone, period_figures
 from assets.reporting.tables import REPORTING_SCHEMAS, REPORTING_TABLES, build_reporting_tables
@@ -49,7 +50,7 @@ def period_tables(daily) -> dict[str, pl.DataFrame]:
 
 @pytest.fixture(scope="module")
 def figures(period_tables) -> dict[str, pl.DataFrame]:
-    return period_figures(period_tables, home_country="KP")
+    return period_figures(period_tables, home_country="KP", questions=load_questions())
 
 
 def test_every_table_has_its_declared_schema(daily):

@@ -182,11 +182,14 @@ def _print_headline(headline: dict, truth: dict | None = None) -> None:
     table.add_column("figure")
     table.add_column("found", justify="right")
     if truth:
-        from assets.reference.loaders import load_taxonomy
+        from assets.core.resources import ReferenceResource
+        from assets.reference.questions import load_questions
         from assets.report.fidelity import compare_headline, planted_headline
 
-        categories = {s.name: s.category for s in load_taxonomy().service_list}
-        rows = compare_headline(headline, planted_headline(truth, categories))
+        reference = ReferenceResource()  # the configured files, as the pipeline used them
+        categories = {s.name: s.category for s in reference.get().taxonomy.service_list}
+        questions = load_questions(reference.file_path("networks"))
+        rows = compare_headline(headline, planted_headline(truth, categories, questions))
         table.add_column("planted", justify="right")
         table.add_column("recovered")
         for r in rows:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.core.resources import LakeResource
+from assets.core.resources import LakeResource, ReferenceResource
 
 REPORT = dg.AssetKey(["reports", "period_report"])
 
@@ -24,7 +24,10 @@ class PeriodReportConfig(dg.Config):
     kinds={"html"},
 )
 def period_report(
-    context: dg.AssetExecutionContext, config: PeriodReportConfig, lake: LakeResource
+    context: dg.AssetExecutionContext,
+    config: PeriodReportConfig,
+    lake: LakeResource,
+    reference: ReferenceResource,
 ) -> dg.MaterializeResult:
     """A self-contained HTML report (charts and tables, no network needed to view it) of the
     reporting tables over a period, with the figures beside it as Parquet and CSV."""
@@ -35,7 +38,14 @@ def period_report(
     compare = None
     if config.compare_start and config.compare_end:
         compare = parse_period(store, config.compare_start, config.compare_end)
-    out = build_period_report(store, start, end, name=config.name, compare=compare)
+    out = build_period_report(
+        store,
+        start,
+        end,
+        name=config.name,
+        compare=compare,
+        networks_path=reference.file_path("networks"),
+    )
     context.log.info(f"report written to {out.html}")
     return dg.MaterializeResult(
         metadata={

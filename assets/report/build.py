@@ -52,18 +52,24 @@ def build_period_report(
     name: str = "period_report",
     compare: tuple[dt.date, dt.date] | None = None,
     events: list[dict] | None = None,
+    networks_path: str | None = None,
 ) -> BuiltReport:
-    """Aggregate the period, render the HTML (and figures) into <lake>/reports/."""
+    """Aggregate the period, render the HTML (and figures) into <lake>/reports/. The networks
+    file (default: the bundled one) gives the home country and the questions to answer."""
+    from assets.reference.questions import load_questions
     from assets.report.compare import compare_periods
     from assets.report.figures import period_figures
     from assets.report.html import write_report
 
-    home = _home_country()
+    home = _home_country(networks_path)
+    questions = load_questions(networks_path)
     tables = read_period_tables(lake, start, end)
-    figures = period_figures(tables, home_country=home)
+    figures = period_figures(tables, home_country=home, questions=questions)
     comparison = None
     if compare:
-        other = period_figures(read_period_tables(lake, *compare), home_country=home)
+        other = period_figures(
+            read_period_tables(lake, *compare), home_country=home, questions=questions
+        )
         comparison = {
             "start": compare[0],
             "end": compare[1],
@@ -87,12 +93,12 @@ def build_period_report(
     return BuiltReport(html=str(path), days=days, headline=headline)
 
 
-def _home_country() -> str | None:
+def _home_country(networks_path: str | None = None) -> str | None:
     """The monitored networks' own country (by their time zone), so 'foreign' excludes it."""
     from assets.reference.loaders import load_networks
     from assets.report.figures import home_country_for_timezone
 
-    zones = {n.timezone for n in load_networks().networks}
+    zones = {n.timezone for n in load_networks(networks_path).networks}
     return home_country_for_timezone(zones.pop()) if len(zones) == 1 else None
 
 

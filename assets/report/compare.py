@@ -19,7 +19,6 @@ HEADLINE_METRICS = (
     "unknown_share",
     "busiest_local_hour",
     "inbound_foreign_top_share",
-    "india_inbound_share",
     "obfuscation_clients",
     "scanning_sources",
     "beacons",
@@ -40,6 +39,10 @@ def _metrics(figures: dict[str, pl.DataFrame]) -> pl.DataFrame:
     if head is not None and head.height:
         h = head.row(0, named=True)
         rows += [(m, h.get(m)) for m in HEADLINE_METRICS if m in h]
+        questions = figures.get("questions")
+        if questions is not None:  # declared share questions are metrics too
+            share_names = questions.filter(pl.col("kind").str.ends_with("_share"))["name"]
+            rows += [(f"question:{n}", h.get(n)) for n in share_names if n in h]
         days = h.get("days") or 0
         for col in ("sessions", "outbound_sessions", "inbound_sessions"):
             value = h.get(col)

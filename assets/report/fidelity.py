@@ -18,9 +18,12 @@ class Comparison:
     ok: bool
 
 
-def planted_headline(truth: dict, service_categories: dict[str, str]) -> dict:
+def planted_headline(
+    truth: dict, service_categories: dict[str, str], questions: tuple = ()
+) -> dict:
     """The headline figures a scenario planted, computed from its ground-truth JSON the same
-    way the report computes them from the lake (outbound shares, inbound foreign sources)."""
+    way the report computes them from the lake (outbound shares, inbound foreign sources),
+    with the answers to the networks file's questions where the truth holds them."""
     period = truth["period"]
     shares = period["category_shares"]
     ranking = [
@@ -28,18 +31,21 @@ def planted_headline(truth: dict, service_categories: dict[str, str]) -> dict:
         for s in period["service_ranking"]
         if service_categories.get(s, "unknown") not in NON_WEB_CATEGORIES
     ][:RANKING_LENGTH]
-    bitcoin_days = sorted(
-        day for day, d in truth["days"].items() if d["service_counts"].get("Bitcoin", 0) > 0
-    )
     suspect = truth.get("suspect", {})
     planted = {
         "streaming_gaming_share": shares.get("streaming", 0.0) + shares.get("gaming", 0.0),
         "obfuscation_share": shares.get("obfuscation", 0.0),
         "busiest_local_hour": period["busiest_local_hour"],
         "social_web_ranking": ", ".join(ranking),
-        "india_inbound_share": period["countries"]["inbound_sources"].get("IN", 0.0),
-        "first_bitcoin_date": bitcoin_days[0] if bitcoin_days else None,
     }
+    for q in questions:
+        if q.kind == "inbound_country_share":
+            planted[q.name] = period["countries"]["inbound_sources"].get(q.target, 0.0)
+        elif q.kind == "first_service_day":
+            days = sorted(
+                day for day, d in truth["days"].items() if d["service_counts"].get(q.target, 0)
+            )
+            planted[q.name] = days[0] if days else None
     if suspect:
         planted["scanning_sources"] = len(suspect.get("scanners", []))
         planted["beacons"] = len(suspect.get("beacons", []))

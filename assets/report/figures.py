@@ -25,6 +25,7 @@ FIGURES = (
     "country_shares",
     "daily_trend",
     "suspect",
+    "questions",
 )
 USER_DIRECTION = "outbound"
 # Categories that are not "social and web services" for the service ranking: media and games,
@@ -296,7 +297,12 @@ def suspect_table(suspect: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def headline(figs: dict[str, pl.DataFrame], services: pl.DataFrame, summary: pl.DataFrame):
+def headline(
+    figs: dict[str, pl.DataFrame],
+    services: pl.DataFrame,
+    summary: pl.DataFrame,
+    questions: tuple = (),
+):
     """The report's key numbers in one row (what the scenario's ground truth is checked on)."""
     cats = figs["category_shares"]
     total = cats["sessions"].sum()
@@ -320,7 +326,6 @@ def headline(figs: dict[str, pl.DataFrame], services: pl.DataFrame, summary: pl.
         .sort(["sessions", "remote_country"], descending=[True, False])
     )
     top_inbound = inbound.row(0, named=True) if inbound.height else {}
-    india = inbound.filter(pl.col("remote_country") == "IN")["foreign_share"]
 
     def first_date(cond: pl.Expr) -> dt.date | None:
         return services.filter(cond & (pl.col("sessions") > 0))["date"].min()
@@ -348,8 +353,6 @@ def headline(figs: dict[str, pl.DataFrame], services: pl.DataFrame, summary: pl.
             "social_web_ranking": [", ".join(web["service"].to_list())],
             "inbound_foreign_top_country": [top_inbound.get("remote_country")],
             "inbound_foreign_top_share": [top_inbound.get("foreign_share")],
-            "india_inbound_share": [india[0] if india.len() else (0.0 if inbound.height else None)],
-            "first_bitcoin_date": [first_date(pl.col("service").str.to_lowercase() == "bitcoin")],
             "first_crypto_date": [first_date(pl.col("category") == "crypto")],
             "obfuscation_clients": [
                 suspect.filter(pl.col("kind") == "obfuscation")["local_ip"].n_unique()
@@ -358,6 +361,7 @@ def headline(figs: dict[str, pl.DataFrame], services: pl.DataFrame, summary: pl.
                 suspect.filter(pl.col("kind") == "scanning")["remote_ip"].n_unique()
             ],
             "beacons": [suspect.filter(pl.col("kind") == "beaconing").height],
+            **{q.name: [answer(q, figs, first_date)] for q in questions},
         },
         schema_overrides={
             "start_date": pl.Date,
@@ -374,14 +378,50 @@ def headline(figs: dict[str, pl.DataFrame], services: pl.DataFrame, summary: pl.
             "top_service": pl.String,
             "inbound_foreign_top_country": pl.String,
             "inbound_foreign_top_share": pl.Float64,
-            "india_inbound_share": pl.Float64,
-            "first_bitcoin_date": pl.Date,
             "first_crypto_date": pl.Date,
             "obfuscation_clients": pl.Int64,
             "scanning_sources": pl.Int64,
             "beacons": pl.Int64,
+            **{q.name: pl.Float64 if q.is_share else pl.Date for q in questions},
         },
     )
+
+
+def answer(question, figs: dict[str, pl.DataFrame], first_date):
+    """The period's answer to one declared question (assets/reference/questions.py)."""
+    if question.is_share:
+        direction = "inbound" if question.kind == "inbound_country_share" else "outbound"
+        foreign = figs["country_shares"].filter(
+            (pl.col("direction") == direction) & pl.col("foreign")
+        )
+        share = foreign.filter(pl.col("remote_country") == question.target)["foreign_share"]
+        return share[0] if share.len() else (0.0 if foreign.height else None)
+    if question.kind == "first_service_day":
+        return first_date(pl.col("service").str.to_lowercase() == question.target.lower())
+    return first_date(pl.col("category") == question.target)
+
+
+def questions_figure(head: pl.DataFrame, questions: tuple) -> pl.DataFrame:
+    """One row per declared question with its answer as text (what the report's cards show)."""
+    row = head.row(0, named=True) if head.height else {}
+    rows = []
+    for q in questions:
+        value = row.get(q.name)
+        if value is None:
+            text = "n/a"
+        elif q.is_share:
+            text = f"{value:.1%}"
+        else:
+            text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+        rows.append((q.name, q.label, q.kind, q.target, text))
+    schema = {
+        "name": pl.String,
+        "label": pl.String,
+        "kind": pl.String,
+        "target": pl.String,
+        "answer": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def home_country_for_timezone(timezone: str) -> str | None:
@@ -401,7 +441,7 @@ def home_country_for_timezone(timezone: str) -> str | None:
 
 
 def period_figures(
-    tables: dict[str, pl.DataFrame], *, home_country: str | None = None
+    tables: dict[str, pl.DataFrame], *, home_country: str | None = None, questions: tuple = ()
 ) -> dict[str, pl.DataFrame]:
     """Each reporting table over the period (with a `date` column) -> the report's figures.
 
@@ -422,5 +462,6 @@ def period_figures(
         ),
         "suspect": suspect_table(t["suspect_activity"]),
     }
-    figs["headline"] = headline(figs, t["top_services"], t["daily_summary"])
+    figs["headline"] = headline(figs, t["top_services"], t["daily_summary"], questions)
+    figs["questions"] = questions_figure(figs["headline"], questions)
     return {name: figs[name] for name in FIGURES}

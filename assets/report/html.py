@@ -308,7 +308,7 @@ def _suspect_section(suspect: pl.DataFrame) -> str:
     )
 
 
-def _cards(head: dict) -> str:
+def _cards(head: dict, questions: pl.DataFrame | None = None) -> str:
     cards = [
         ("sessions", _num(head.get("sessions"))),
         ("streaming + gaming share", _pct(head.get("streaming_gaming_share"))),
@@ -320,14 +320,15 @@ def _cards(head: dict) -> str:
             f"{head.get('inbound_foreign_top_country') or 'n/a'} "
             f"({_pct(head.get('inbound_foreign_top_share'))})",
         ),
-        ("India share of inbound foreign", _pct(head.get("india_inbound_share"))),
-        ("first Bitcoin day", _num(head.get("first_bitcoin_date"))),
         ("active clients per day", _num(head.get("active_clients_mean"))),
         (
             "scanning sources / beacons",
             f"{_num(head.get('scanning_sources'))} / {_num(head.get('beacons'))}",
         ),
     ]
+    # the networks file's own questions (assets/reference/questions.py)
+    if questions is not None:
+        cards += [(r["label"], r["answer"]) for r in questions.iter_rows(named=True)]
     items = "".join(
         f'<div class="card"><div class="v">{html.escape(str(v))}</div>'
         f'<div class="k">{html.escape(k)}</div></div>'
@@ -411,7 +412,7 @@ def render_report(
     div = {name: _plot_div(fig, name) for name, fig in charts.items()}
     events_list = "".join(f"<li>{d.isoformat()}: {html.escape(label)}</li>" for d, label in ev)
     sections = [
-        f"<section><h2>Headline</h2>{_cards(head)}</section>",
+        f"<section><h2>Headline</h2>{_cards(head, figures.get('questions'))}</section>",
         '<div class="grid">'
         f"<section>{div['categories']}</section><section>{div['services']}</section></div>",
         f"<section>{div['hourly']}</section>",
