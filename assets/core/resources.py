@@ -35,25 +35,33 @@ class LakeResource(dg.ConfigurableResource):
 
 
 @cache
-def _load_reference(networks_path: str, taxonomy_path: str, geoip_mmdb: str):
+def _load_reference(*paths: str):
     from assets.reference.loaders import load_reference
 
-    return load_reference(
-        networks_path=networks_path or None,
-        taxonomy_path=taxonomy_path or None,
-        geoip_mmdb=geoip_mmdb or None,
-    )
+    return load_reference(*(p or None for p in paths))
 
 
 class ReferenceResource(dg.ConfigurableResource):
-    """Versioned reference data: monitored networks, service taxonomy, IP-to-country source."""
+    """Versioned reference data: monitored networks, service taxonomy, category lists,
+    IP-to-country and ASN sources. Empty fields fall back to the HERMIT_* variables, then to
+    the bundled files (README, Configuration)."""
 
     networks_path: str = ""
     taxonomy_path: str = ""
     geoip_mmdb: str = ""
+    category_lists: str = ""
+    category_map: str = ""
+    asn_mmdb: str = ""
 
     def get(self):
         import os
 
-        mmdb = self.geoip_mmdb or os.environ.get("HERMIT_GEOIP_MMDB", "")
-        return _load_reference(self.networks_path, self.taxonomy_path, mmdb)
+        env = os.environ.get
+        return _load_reference(
+            self.networks_path or env("HERMIT_NETWORKS", ""),
+            self.taxonomy_path or env("HERMIT_TAXONOMY", ""),
+            self.geoip_mmdb or env("HERMIT_GEOIP_MMDB", ""),
+            self.category_lists or env("HERMIT_CATEGORY_LISTS", ""),
+            self.category_map or env("HERMIT_CATEGORY_MAP", ""),
+            self.asn_mmdb or env("HERMIT_ASN_MMDB", ""),
+        )

@@ -6,26 +6,38 @@ so one ``Reference`` can categorise many days.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 import yaml
 
-from assets.categorised.addresses import cidr_range, flatten_ranges, range_table
+if TYPE_CHECKING:
+    from assets.reference.asn import AsnSource
+    from assets.reference.category_lists import CategoryLists
+
+from assets.core.addresses import cidr_range, flatten_ranges, range_table
 
 REFERENCE_DIR = Path(__file__).resolve().parent
 NETWORKS_PATH = REFERENCE_DIR / "networks.yaml"
 TAXONOMY_PATH = REFERENCE_DIR / "taxonomy.yaml"
+CATEGORY_MAP_PATH = REFERENCE_DIR / "category_lists.yaml"
 GEOIP_ENV = "HERMIT_GEOIP_MMDB"
+NETWORKS_ENV = "HERMIT_NETWORKS"
+TAXONOMY_ENV = "HERMIT_TAXONOMY"
+CATEGORY_LISTS_ENV = "HERMIT_CATEGORY_LISTS"
+CATEGORY_MAP_ENV = "HERMIT_CATEGORY_MAP"
 
 UNKNOWN_SERVICE = "Unknown"
 UNKNOWN_CATEGORY = "unknown"
 _PROTOS = ("tcp", "udp", "icmp")
 _PORT_RE = re.compile(r"^(tcp|udp|icmp)/(\d{1,5})(?:-(\d{1,5}))?$")
+_ASN_RE = re.compile(r"^AS(\d{1,10})(?:\s+(\S.*))?$")
 _DOMAIN_RE = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9-]{1,63}$")
 
 
@@ -72,6 +84,9 @@ class Service:
     ip_prefixes: tuple[str, ...] = ()
     ports: tuple[str, ...] = ()
     sni_patterns: tuple[str, ...] = ()
+    asns: tuple[tuple[int, str | None], ...] = ()  # (number, AS organisation as sources spell it)
+    cert_orgs: tuple[str, ...] = ()
+    provider: bool = False  # cloud/CDN/hosting: names itself, never the services it hosts
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,12 @@ class Taxonomy:
     - ``ip_rules``: ip_first, ip_last (UInt128), service_id; disjoint, longest prefix won
     - ``port_rules``: proto, port (Int32), service_id; narrowest range won
     - ``sni_rules``: service_id, pattern, ports (list of "proto/port" the service owns)
+    - ``asn_rules``: remote_asn (UInt32), service_id; ``asn_numbers``: AS organisation ->
+      number (fills numbers an organisation-only ASN source lacks)
+    - ``cert_org_rules``: cert_org (lower case), service_id (never a provider's)
+    - ``provider_domains``: suffix rules of providers (a certificate named under them is a
+      shared CDN/cloud certificate, no hint of whose site it serves)
+    - ``sha256``: content hash of the file
     """
 
     version: str
@@ -93,6 +114,11 @@ class Taxonomy:
     ip_rules: pl.DataFrame
     port_rules: pl.DataFrame
     sni_rules: pl.DataFrame
+    asn_rules: pl.DataFrame = field(default_factory=pl.DataFrame)
+    asn_numbers: dict[str, int] = field(default_factory=dict)
+    cert_org_rules: pl.DataFrame = field(default_factory=pl.DataFrame)
+    provider_domains: pl.DataFrame = field(default_factory=pl.DataFrame)
+    sha256: str = ""
 
     def service(self, service_id: str) -> Service:
         for s in self.service_list:
@@ -109,6 +135,10 @@ class Reference:
     taxonomy: Taxonomy
     geo: pl.DataFrame  # ip_first, ip_last (UInt128), country (ISO alpha-2); disjoint, sorted
     geo_source: str = ""
+    category_lists: CategoryLists | None = None
+    asn: AsnSource | None = None
+    # content hashes of the taxonomy, networks and category lists that named a day
+    version: str = ""
 
 
 def _read_yaml(path: Path) -> dict:
@@ -215,7 +245,21 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     prefix_owner: dict[tuple[int, int], str] = {}
     ports: list[tuple[str, int, int, int, str]] = []  # proto, lo, hi, order, id
     sni_rows: list[tuple[str, str, list[str]]] = []
-    allowed = {"id", "name", "category", "domains", "ip_prefixes", "ports", "sni_patterns"}
+    asn_owner: dict[int, str] = {}
+    org_number: dict[str, int] = {}
+    cert_owner: dict[str, str] = {}
+    allowed = {
+        "id",
+        "name",
+        "category",
+        "domains",
+        "ip_prefixes",
+        "ports",
+        "sni_patterns",
+        "asns",
+        "cert_orgs",
+        "provider",
+    }
 
     for i, s in enumerate(data["services"]):
         where = f"services[{i}]"
@@ -273,7 +317,39 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
                     f"{path}: {where}: bad sni pattern {pat!r}: {err}"
                 ) from err
             sni_rows.append((sid, pat, [p.strip().lower() for p in prts]))
-        services.append(Service(sid, name, cat, tuple(norm_doms), cidrs, prts, pats))
+        provider = s.get("provider", False)
+        if not isinstance(provider, bool):
+            raise ReferenceDataError(f"{path}: {where}: `provider` must be true or false")
+        asns = _parse_asns(path, where, s.get("asns"))
+        for number, org in asns:
+            if number in asn_owner:
+                raise ReferenceDataError(
+                    f"{path}: {where}: AS{number} already belongs to {asn_owner[number]!r}"
+                )
+            asn_owner[number] = sid
+            if org is not None:
+                if org_number.get(org, number) != number:
+                    raise ReferenceDataError(
+                        f"{path}: {where}: AS organisation {org!r} is already AS{org_number[org]}"
+                    )
+                org_number[org] = number
+        orgs = _str_list(path, where, s.get("cert_orgs"), "cert_orgs")
+        if orgs and provider:
+            raise ReferenceDataError(
+                f"{path}: {where}: a provider's certificates serve other people's sites: "
+                "`cert_orgs` is not allowed with `provider: true`"
+            )
+        for o in orgs:
+            key = o.strip().lower()
+            if not key or key in cert_owner:
+                raise ReferenceDataError(
+                    f"{path}: {where}: cert org {o!r} is empty or already belongs to "
+                    f"{cert_owner.get(key)!r}"
+                )
+            cert_owner[key] = sid
+        services.append(
+            Service(sid, name, cat, tuple(norm_doms), cidrs, prts, pats, asns, orgs, provider)
+        )
 
     services_frame = pl.DataFrame(
         {
@@ -289,6 +365,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     ip_rules = range_table(flatten_ranges(prefixes), "service_id").with_columns(
         pl.col("service_id").cast(pl.String)
     )
+    provider_ids = {s.id for s in services if s.provider}
     return Taxonomy(
         version=str(data["version"]),
         categories=categories,
@@ -302,7 +379,36 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
             schema={"service_id": pl.String, "pattern": pl.String, "ports": pl.List(pl.String)},
             orient="row",
         ),
+        asn_rules=pl.DataFrame(
+            {"remote_asn": list(asn_owner), "service_id": list(asn_owner.values())},
+            schema={"remote_asn": pl.UInt32, "service_id": pl.String},
+        ),
+        asn_numbers=org_number,
+        cert_org_rules=pl.DataFrame(
+            {"cert_org": list(cert_owner), "service_id": list(cert_owner.values())},
+            schema={"cert_org": pl.String, "service_id": pl.String},
+        ),
+        provider_domains=domain_rules.filter(pl.col("service_id").is_in(list(provider_ids))),
+        sha256=file_sha256(path),
     )
+
+
+def file_sha256(path: str | Path) -> str:
+    """Content hash of a reference file (recorded on the sessions it categorised)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _parse_asns(path: Path, where: str, value: object) -> tuple[tuple[int, str | None], ...]:
+    """``["AS16509 AMAZON-02", "AS14618"]`` -> ((16509, "AMAZON-02"), (14618, None))."""
+    out = []
+    for text in _str_list(path, where, value, "asns"):
+        m = _ASN_RE.match(text.strip())
+        if not m or not 0 < int(m.group(1)) < 2**32:
+            raise ReferenceDataError(
+                f"{path}: {where}: bad AS rule {text!r} (expected e.g. 'AS16509 AMAZON-02')"
+            )
+        out.append((int(m.group(1)), m.group(2).strip() if m.group(2) else None))
+    return tuple(out)
 
 
 def _port_table(path: Path, ports: list[tuple[str, int, int, int, str]]) -> pl.DataFrame:
@@ -345,22 +451,48 @@ def load_reference(
     networks_path: str | Path | None = None,
     taxonomy_path: str | Path | None = None,
     geoip_mmdb: str | None = None,
+    category_lists: str | Path | None = None,
+    category_map: str | Path | None = None,
+    asn_mmdb: str | None = None,
 ) -> Reference:
-    """Networks + taxonomy (repo files by default) + IP->country table.
+    """Networks, taxonomy, optional category lists, IP->country table and ASN source.
 
-    The country table comes from geoip2fast's bundled data unless ``geoip_mmdb`` (or env
-    ``HERMIT_GEOIP_MMDB``) names a MaxMind-format database.
+    Each argument left empty falls back to its environment variable (``HERMIT_NETWORKS``,
+    ``HERMIT_TAXONOMY``, ``HERMIT_CATEGORY_LISTS``, ``HERMIT_CATEGORY_MAP``,
+    ``HERMIT_GEOIP_MMDB``, ``HERMIT_ASN_MMDB``), then to the bundled data (no lists).
     """
-    from assets.categorised import geo
+    from assets.reference import asn, geo
+    from assets.reference.category_lists import CategoryLists, load_category_lists
 
-    mmdb = geoip_mmdb or os.environ.get(GEOIP_ENV) or None
+    env = os.environ.get
+    networks_path = Path(networks_path or env(NETWORKS_ENV) or NETWORKS_PATH)
+    taxonomy_path = Path(taxonomy_path or env(TAXONOMY_ENV) or TAXONOMY_PATH)
+    mmdb = geoip_mmdb or env(GEOIP_ENV) or None
     if mmdb:
         table, source = geo.mmdb_table(mmdb), f"mmdb:{mmdb}"
     else:
         table, source = geo.geoip2fast_table(), "geoip2fast"
+    taxonomy = load_taxonomy(taxonomy_path)
+    lists_root = category_lists or env(CATEGORY_LISTS_ENV) or None
+    if lists_root:
+        mapping = Path(category_map or env(CATEGORY_MAP_ENV) or CATEGORY_MAP_PATH)
+        lists = load_category_lists(lists_root, mapping, taxonomy.categories)
+    else:
+        lists = CategoryLists.empty()
+    networks = load_networks(networks_path)
+    version = " ".join(
+        [
+            f"taxonomy={taxonomy.sha256[:16]}",
+            f"networks={file_sha256(networks_path)[:16]}",
+            f"category_lists={lists.sha256[:16] or 'none'}",
+        ]
+    )
     return Reference(
-        networks=load_networks(networks_path),
-        taxonomy=load_taxonomy(taxonomy_path),
+        networks=networks,
+        taxonomy=taxonomy,
         geo=table,
         geo_source=source,
+        category_lists=lists,
+        asn=asn.asn_source(asn_mmdb),
+        version=version,
     )
