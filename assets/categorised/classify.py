@@ -12,9 +12,10 @@
 5. ip_prefix: the longest taxonomy prefix containing the remote address, only for flows
    without a hostname (a hostname that no rule knows is an unknown domain, not the
    hosting provider's service)
-6. asn: the remote AS's rule, only for flows without a hostname; a provider's AS
-   (``provider: true``) names the provider
+6. asn: the remote AS's rule, only for flows without a hostname
 7. port: the responder port (proto + port; the narrowest taxonomy range wins)
+8. asn of a provider (``provider: true``): names the cloud/CDN/hosting company, and only
+   when nothing above knew the session (an OpenVPN port on a rented server is a VPN)
 """
 
 from __future__ import annotations
@@ -97,7 +98,10 @@ def classify(
         .with_columns(_org_key=pl.col("cert_org").str.to_lowercase().str.strip_chars())
         .join(orgs, left_on="_org_key", right_on="cert_org", how="left", maintain_order="left")
     )
-    asns = taxonomy.asn_rules.rename({"service_id": "_sid_asn_rule"})
+    providers = pl.Series(sorted(taxonomy.provider_ids), dtype=pl.String)
+    asns = taxonomy.asn_rules.rename({"service_id": "_sid_asn_rule"}).with_columns(
+        _asn_provider=pl.col("_sid_asn_rule").is_in(providers.implode())
+    )
     out = out.join(asns, on="remote_asn", how="left", maintain_order="left")
     no_host = pl.col("_ascii").is_null()
     out = out.with_columns(
@@ -105,7 +109,12 @@ def classify(
         _sid_ip=pl.when(no_host).then(
             lookup_ranges(out, "remote_ip", taxonomy.ip_rules, "service_id")
         ),
-        _sid_asn=pl.when(no_host).then(pl.col("_sid_asn_rule")),
+        _sid_asn=pl.when(no_host & ~pl.col("_asn_provider").fill_null(False)).then(
+            pl.col("_sid_asn_rule")
+        ),
+        _sid_asn_provider=pl.when(no_host & pl.col("_asn_provider").fill_null(False)).then(
+            pl.col("_sid_asn_rule")
+        ),
         _sid_cert=pl.when(~pl.col("_shared_cert").fill_null(False)).then(pl.col("_sid_cert")),
     )
     ports = taxonomy.port_rules.rename({"port": "resp_p", "service_id": "_sid_port"})
@@ -115,7 +124,11 @@ def classify(
     out = out.with_columns(
         _sid=pl.when(listed_only)
         .then(pl.lit(None, dtype=pl.String))
-        .otherwise(pl.coalesce(by_name, "_sid_cert", "_sid_ip", "_sid_asn", "_sid_port")),
+        .otherwise(
+            pl.coalesce(
+                by_name, "_sid_cert", "_sid_ip", "_sid_asn", "_sid_port", "_sid_asn_provider"
+            )
+        ),
         match_source=pl.when(by_name.is_not_null())
         .then(pl.lit("domain"))
         .when(listed_only)
@@ -128,6 +141,8 @@ def classify(
         .then(pl.lit("asn"))
         .when(pl.col("_sid_port").is_not_null())
         .then(pl.lit("port"))
+        .when(pl.col("_sid_asn_provider").is_not_null())
+        .then(pl.lit("asn"))
         .otherwise(pl.lit("none")),
     )
     services = taxonomy.services.rename({"service_id": "_sid"})
@@ -141,6 +156,8 @@ def classify(
         "_sid_ip",
         "_sid_asn",
         "_sid_asn_rule",
+        "_sid_asn_provider",
+        "_asn_provider",
         "_sid_cert",
         "_sid_port",
         "_sid",

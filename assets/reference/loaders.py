@@ -119,6 +119,7 @@ class Taxonomy:
     cert_org_rules: pl.DataFrame = field(default_factory=pl.DataFrame)
     provider_domains: pl.DataFrame = field(default_factory=pl.DataFrame)
     sha256: str = ""
+    provider_ids: frozenset[str] = frozenset()
 
     def service(self, service_id: str) -> Service:
         for s in self.service_list:
@@ -390,6 +391,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
         ),
         provider_domains=domain_rules.filter(pl.col("service_id").is_in(list(provider_ids))),
         sha256=file_sha256(path),
+        provider_ids=frozenset(provider_ids),
     )
 
 
