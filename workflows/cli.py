@@ -4,6 +4,7 @@
 hermit simulate      write raw Zeek logs (and their ground truth) for a scenario
 hermit materialize   run the daily pipeline for a date range, with progress and a summary
 hermit report        write the period report (HTML + figures) for a date range
+hermit taxonomy      unknown: a period's top unnamed domains; check: validate a taxonomy
 """
 
 from __future__ import annotations
@@ -201,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--name", default="period_report")
     rep.add_argument("--lake")
     rep.set_defaults(func=cmd_report)
+
+    from workflows import taxonomy_cli
+
+    taxonomy_cli.add_parser(sub, _date, _lake)
     return p
 
 
@@ -208,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:  # ReferenceDataError is a ValueError
         console.print(f"[red]hermit {args.command}: {exc}[/]")
         return 2
 

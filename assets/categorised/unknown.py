@@ -43,3 +43,57 @@ def unknown_domains(sessions: pl.DataFrame, top: int = 100) -> pl.DataFrame:
         .head(top)
         .select([pl.col(c).cast(t) for c, t in UNKNOWN_DOMAINS_SCHEMA.items()])
     )
+
+
+UNKNOWN_REPORT_COLUMNS = (
+    "registered_domain",
+    "sessions",
+    "bytes",
+    "clients",
+    "days",
+    "example_hostname",
+    "cert_org",
+    "remote_org",
+)
+
+
+def _top(frame: pl.DataFrame, col: str, alias: str) -> pl.DataFrame:
+    """registered_domain -> its most frequent non-null ``col`` (ties: alphabetical)."""
+    return (
+        frame.filter(pl.col(col).is_not_null())
+        .group_by("registered_domain", col)
+        .len()
+        .sort(["len", col], descending=[True, False])
+        .unique(subset="registered_domain", keep="first")
+        .select("registered_domain", pl.col(col).alias(alias))
+    )
+
+
+def unknown_report(sessions: pl.DataFrame, top: int = 50) -> pl.DataFrame:
+    """A period's unnamed registered domains, most sessions first, with the evidence an
+    analyst needs to add them: example hostname, certificate and AS organisations.
+
+    "Unnamed" means service ``Unknown`` and category ``unknown`` (a category list's answer
+    is already an answer). ``sessions`` needs the sessions columns plus ``date``.
+    """
+    unknown = sessions.filter(
+        (pl.col("service") == UNKNOWN_SERVICE)
+        & (pl.col("category") == "unknown")
+        & pl.col("registered_domain").is_not_null()
+    )
+    if "date" not in unknown.columns:
+        unknown = unknown.with_columns(date=pl.col("ts").dt.date())
+    out = unknown.group_by("registered_domain").agg(
+        sessions=pl.len(),
+        bytes=pl.col("bytes_total").sum(),
+        clients=pl.coalesce("local_ip", "orig_h").n_unique(),
+        days=pl.col("date").n_unique(),
+    )
+    for col, alias in (("hostname", "example_hostname"), ("cert_org", "cert_org")):
+        out = out.join(_top(unknown, col, alias), on="registered_domain", how="left")
+    out = out.join(_top(unknown, "remote_org", "remote_org"), on="registered_domain", how="left")
+    return (
+        out.sort(["sessions", "bytes", "registered_domain"], descending=[True, True, False])
+        .head(top)
+        .select(UNKNOWN_REPORT_COLUMNS)
+    )
