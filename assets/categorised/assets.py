@@ -102,7 +102,7 @@ def categorise_sessions(
                         "sessions",
                         result.sessions,
                         "categorised.sessions",
-                        {"validated_conn": conn.height, **stats},
+                        {"validated_conn": conn.height, **stats, "reference": ref.version},
                     ),
                     Output(
                         UNKNOWN_DOMAINS,
