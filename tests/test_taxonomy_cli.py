@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import polars as pl
 from test_categorise_frames import conn, frame, reference, ssl
 
 from assets.categorised.sessions import categorise
@@ -34,6 +35,10 @@ def test_unknown_report_ranks_unnamed_domains_with_their_evidence():
     assert (top["sessions"], top["bytes"], top["clients"], top["days"]) == (3, 300, 1, 1)
     assert top["example_hostname"] == "img0.tiny-shop.example"
     assert (top["cert_org"], top["remote_org"]) == ("Amazon.com, Inc.", "AMAZON-02")
+    # an inbound session's name is the monitored server's own: left out unless asked for
+    inbound = _sessions().with_columns(direction=pl.lit("inbound"))
+    assert unknown_report(inbound).height == 0
+    assert unknown_report(inbound, inbound=True).height == 2
 
 
 def test_hermit_taxonomy_unknown_reads_the_lake(tmp_path, capsys, monkeypatch):

@@ -27,6 +27,11 @@ def add_parser(sub, date_type, lake_of) -> None:
     unk.add_argument("--end", type=date_type, required=True)
     unk.add_argument("--top", type=int, default=50)
     unk.add_argument("--csv", help="also write the full table to this CSV file")
+    unk.add_argument(
+        "--include-inbound",
+        action="store_true",
+        help="also count inbound sessions (whose names are the monitored servers' own)",
+    )
     unk.add_argument("--lake")
     unk.set_defaults(func=lambda args: cmd_unknown(args, lake_of(args)))
     chk = tsub.add_parser("check", help="validate a taxonomy file and report overlaps")
@@ -50,7 +55,7 @@ def cmd_unknown(args, lake) -> int:
     for col in ("cert_org", "remote_org"):  # days categorised before these columns existed
         if col not in sessions.columns:
             sessions = sessions.with_columns(**{col: None})
-    report = unknown_report(sessions, top=args.top)
+    report = unknown_report(sessions, top=args.top, inbound=args.include_inbound)
     if args.csv:
         report.write_csv(args.csv)
     n = sessions.height

@@ -69,20 +69,26 @@ def _top(frame: pl.DataFrame, col: str, alias: str) -> pl.DataFrame:
     )
 
 
-def unknown_report(sessions: pl.DataFrame, top: int = 50) -> pl.DataFrame:
+def unknown_report(sessions: pl.DataFrame, top: int = 50, *, inbound: bool = False) -> pl.DataFrame:
     """A period's unnamed registered domains, most sessions first, with the evidence an
     analyst needs to add them: example hostname, certificate and AS organisations.
 
     "Unnamed" means service ``Unknown`` and category ``unknown`` (a category list's answer
-    is already an answer). ``sessions`` needs the sessions columns plus ``date``.
+    is already an answer). Inbound sessions are left out unless ``inbound``: their Host
+    header or SNI names the monitored server, not a service its users reach.
     """
     unknown = sessions.filter(
-        (pl.col("service") == UNKNOWN_SERVICE)
+        (pl.lit(inbound) | (pl.col("direction") != "inbound"))
+        & (pl.col("service") == UNKNOWN_SERVICE)
         & (pl.col("category") == "unknown")
         & pl.col("registered_domain").is_not_null()
     )
     if "date" not in unknown.columns:
         unknown = unknown.with_columns(date=pl.col("ts").dt.date())
+    if unknown.is_empty():
+        return pl.DataFrame(schema=dict.fromkeys(UNKNOWN_REPORT_COLUMNS, pl.String)).cast(
+            {"sessions": pl.UInt32, "bytes": pl.Int64, "clients": pl.UInt32, "days": pl.UInt32}
+        )
     out = unknown.group_by("registered_domain").agg(
         sessions=pl.len(),
         bytes=pl.col("bytes_total").sum(),
