@@ -12,6 +12,8 @@ UNKNOWN_DOMAINS_SCHEMA: dict[str, pl.DataType] = {
     "bytes": pl.Int64(),
     "clients": pl.Int64(),
     "example_hostname": pl.String(),
+    "cert_org": pl.String(),
+    "remote_org": pl.String(),
 }
 
 
@@ -19,7 +21,8 @@ def unknown_domains(sessions: pl.DataFrame, top: int = 100) -> pl.DataFrame:
     """Registered domains of sessions with service ``Unknown``, most sessions first.
 
     ``clients`` counts distinct local addresses (originator for transit rows);
-    ``example_hostname`` is the domain's most frequent hostname.
+    ``example_hostname``, ``cert_org`` and ``remote_org`` are the domain's most frequent
+    hostname, certificate organisation and AS organisation (the evidence to name it by).
     """
     unknown = sessions.filter(
         (pl.col("service") == UNKNOWN_SERVICE) & pl.col("registered_domain").is_not_null()
@@ -39,6 +42,8 @@ def unknown_domains(sessions: pl.DataFrame, top: int = 100) -> pl.DataFrame:
             clients=pl.coalesce("local_ip", "orig_h").n_unique(),
         )
         .join(examples, on="registered_domain", how="left")
+        .join(_top(unknown, "cert_org", "cert_org"), on="registered_domain", how="left")
+        .join(_top(unknown, "remote_org", "remote_org"), on="registered_domain", how="left")
         .sort(["sessions", "bytes", "registered_domain"], descending=[True, True, False])
         .head(top)
         .select([pl.col(c).cast(t) for c, t in UNKNOWN_DOMAINS_SCHEMA.items()])
