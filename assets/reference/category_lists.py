@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from assets.reference.loaders import ReferenceDataError, normalise_domain
+from assets.reference.files import ReferenceDataError, normalise_domain
 
 _NAME_RE = re.compile(r"^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{1,63}$")
 _IP_RE = re.compile(r"^[0-9.]+$|:")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from assets.reference.loaders import load_taxonomy
+from assets.reference.taxonomy import load_taxonomy
 
 
 @dataclass
