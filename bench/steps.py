@@ -339,7 +339,7 @@ class _Pipeline:
 
     def reference(self):
         if _Pipeline._ref is None:
-            from assets.core.resources import ReferenceResource
+            from assets.reference.resource import ReferenceResource
 
             _Pipeline._ref = ReferenceResource().get()
         return _Pipeline._ref

@@ -157,7 +157,7 @@ def _write_mmdb(path) -> None:
 
 
 def test_maxmind_database_networks_become_the_range_table(tmp_path):
-    from assets.ipdata import geo
+    from assets.reference import geo
 
     db = tmp_path / "country.mmdb"
     _write_mmdb(db)
@@ -167,7 +167,7 @@ def test_maxmind_database_networks_become_the_range_table(tmp_path):
 
 
 def test_a_configured_maxmind_database_replaces_the_bundled_countries(tmp_path, monkeypatch):
-    from assets.ipdata import geo
+    from assets.reference import geo
     from assets.reference.loaders import GEOIP_ENV, load_reference
 
     db = tmp_path / "country.mmdb"

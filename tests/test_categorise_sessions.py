@@ -136,6 +136,9 @@ def test_tor_and_vpn_are_obfuscation():
     assert r["RESOLVED"]["service"] == "Unknown"
 
 
+ORG_1_1_2 = "CLOUDFLARENET"  # the bundled ASN data for 1.1.0.0/16 (APNIC+Cloudflare)
+
+
 def test_stats_and_unknown_domains():
     conns = [
         conn("A", "1.1.2.1", nbytes=(10, 90)),
@@ -170,5 +173,7 @@ def test_stats_and_unknown_domains():
             "bytes": 300,
             "clients": 2,
             "example_hostname": "cdn.unknown-shop.cn",
+            "cert_org": None,
+            "remote_org": ORG_1_1_2,
         }
     ]

@@ -11,9 +11,10 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver
 from dagster._core.loader import LoadingContextForTest
 
 from assets.core.keys import RAW_ZEEK, REFERENCE_TAXONOMY
-from assets.core.resources import LakeResource, ReferenceResource
+from assets.core.resources import LakeResource
 from assets.lake import Lake
 from assets.reference.loaders import TAXONOMY_PATH
+from assets.reference.resource import ReferenceResource
 from assets.simulate.run import simulate
 from workflows.definitions import build_definitions
 

@@ -4,6 +4,7 @@
 hermit simulate      write raw Zeek logs (and their ground truth) for a scenario
 hermit materialize   run the daily pipeline for a date range, with progress and a summary
 hermit report        write the period report (HTML + figures) for a date range
+hermit taxonomy      unknown: a period's top unnamed domains; check: validate a taxonomy
 """
 
 from __future__ import annotations
@@ -182,8 +183,8 @@ def _print_headline(headline: dict, truth: dict | None = None) -> None:
     table.add_column("figure")
     table.add_column("found", justify="right")
     if truth:
-        from assets.core.resources import ReferenceResource
         from assets.reference.questions import load_questions
+        from assets.reference.resource import ReferenceResource
         from assets.report.fidelity import compare_headline, planted_headline
 
         reference = ReferenceResource()  # the configured files, as the pipeline used them
@@ -257,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--name", default="period_report")
     rep.add_argument("--lake")
     rep.set_defaults(func=cmd_report)
+
+    from workflows import taxonomy_cli
+
+    taxonomy_cli.add_parser(sub, _date, _lake)
     return p
 
 
@@ -264,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:  # ReferenceDataError is a ValueError
         console.print(f"[red]hermit {args.command}: {exc}[/]")
         return 2
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.core.resources import LakeResource, ReferenceResource
+from assets.core.resources import LakeResource
+from assets.reference.resource import ReferenceResource
 from workflows.instance import executor_from_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

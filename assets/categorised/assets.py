@@ -11,9 +11,10 @@ from assets.categorised.unknown import UNKNOWN_DOMAINS_SCHEMA
 from assets.core.keys import CODE_VERSIONS, REFERENCE_KEYS
 from assets.core.metadata import spec_extras
 from assets.core.partitions import DAILY, PREVIOUS_DAY
-from assets.core.resources import LakeResource, ReferenceResource
+from assets.core.resources import LakeResource
 from assets.lake import Lake
 from assets.publishing import WARN_CHECK, LayerStep, Output, check_specs, partition_days
+from assets.reference.resource import ReferenceResource
 
 GROUP = "categorised"
 SESSIONS = dg.AssetKey(["categorised", "sessions"])
@@ -105,7 +106,7 @@ def categorise_sessions(
                         "sessions",
                         result.sessions,
                         "categorised.sessions",
-                        {"validated_conn": conn.height, **stats},
+                        {"validated_conn": conn.height, **stats, "reference": ref.version},
                     ),
                     Output(
                         UNKNOWN_DOMAINS,

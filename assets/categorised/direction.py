@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from assets.ipdata.addresses import ip_keys
+from assets.core.addresses import ip_keys
 from assets.reference.loaders import Networks
 
 

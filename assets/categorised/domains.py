@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import polars as pl
 
-from assets.ipdata.addresses import is_ip_literal
+from assets.core.addresses import is_ip_literal
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from assets.ipdata.addresses import is_ip_literal
+from assets.core.addresses import is_ip_literal
 
 DNS_TTL_GRACE_S = 60.0
 DNS_MAX_AGE_S = 6 * 3600.0

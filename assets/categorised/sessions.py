@@ -9,6 +9,7 @@ import polars as pl
 from assets.categorised.classify import classify
 from assets.categorised.direction import add_direction
 from assets.categorised.domains import registered_domains
+from assets.categorised.evidence import add_asn, add_cert
 from assets.categorised.hostnames import (
     DNS_MAX_AGE_S,
     DNS_TTL_GRACE_S,
@@ -17,7 +18,7 @@ from assets.categorised.hostnames import (
     normalised_column,
 )
 from assets.categorised.unknown import unknown_domains
-from assets.ipdata.geo import countries
+from assets.reference.geo import countries
 from assets.reference.loaders import UNKNOWN_SERVICE, Reference
 
 __all__ = [
@@ -49,18 +50,23 @@ SESSIONS_SCHEMA: dict[str, pl.DataType] = {
     "local_ip": pl.String(),
     "remote_ip": pl.String(),
     "remote_country": pl.String(),
+    "remote_asn": pl.UInt32(),
+    "remote_org": pl.String(),
     "hostname": pl.String(),
     "hostname_source": pl.String(),
     "registered_domain": pl.String(),
+    "cert_org": pl.String(),
+    "cert_name": pl.String(),
     "service": pl.String(),
     "category": pl.String(),
     "match_source": pl.String(),
     "local_date": pl.Date(),
     "local_hour": pl.Int8(),
     "local_weekday": pl.Int8(),
+    "reference_version": pl.String(),
 }
 
-MATCH_SOURCES = ("domain", "ip_prefix", "port", "none")
+MATCH_SOURCES = ("domain", "category_list", "cert_org", "ip_prefix", "asn", "port", "none")
 
 # The validated columns `categorise` reads, per table: the layer reads no others from the lake.
 INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -80,7 +86,7 @@ INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
         "conn_state",
     ),
     "dns": ("ts", "id_orig_h", "query", "answers", "ttls"),
-    "ssl": ("ts", "uid", "server_name"),
+    "ssl": ("ts", "uid", "server_name", "subject"),
     "http": ("ts", "uid", "host"),
 }
 
@@ -131,6 +137,7 @@ def categorise(
         base, dns, ssl, http, ttl_grace_s=dns_ttl_grace_s, max_age_s=dns_max_age_s
     ).rename({"id_orig_h": "orig_h", "id_resp_h": "resp_h"})
     out = add_direction(out, reference.networks)
+    out = add_asn(add_cert(out, ssl), reference)
 
     names = registered_domains(out.get_column("hostname"))
     out = out.join(names, on="hostname", how="left", maintain_order="left").with_columns(
@@ -147,11 +154,12 @@ def categorise(
     )
     out = out.join(resolved, on=["orig_h", "_ascii"], how="left", maintain_order="left")
     out = out.with_columns(pl.col("_resolved").fill_null(False))
-    out = classify(out, reference.taxonomy)
+    out = classify(out, reference.taxonomy, reference.category_lists)
     out = out.with_columns(
         remote_country=countries(out, "remote_ip", reference.geo),
         hostname=pl.coalesce("ascii_hostname", "hostname"),
         bytes_total=pl.col("orig_bytes").fill_null(0) + pl.col("resp_bytes").fill_null(0),
+        reference_version=pl.lit(reference.version or None, dtype=pl.String),
     )
     sessions = out.sort("_row").select([pl.col(c).cast(t) for c, t in SESSIONS_SCHEMA.items()])
     return CategorisedResult(sessions=sessions, stats=session_stats(sessions))

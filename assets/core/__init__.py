@@ -1,1 +1,1 @@
-"""What every layer shares: the daily partition set and the Dagster resources."""
+"""What every layer shares: the daily partitions, resources, asset keys, address ranges."""

@@ -1,8 +1,7 @@
-"""Dagster resources: the lake (storage) and the reference data (networks, taxonomy, geo)."""
+"""The Dagster resource every layer shares: the lake (storage). The reference data's resource
+lives with its loaders (assets/reference/resource.py)."""
 
 from __future__ import annotations
-
-from functools import cache
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -32,36 +31,3 @@ class LakeResource(dg.ConfigurableResource):
             s = self.settings()
             self._lake = Lake(s.lake, s.raw)
         return self._lake
-
-
-@cache
-def _load_reference(networks_path: str, taxonomy_path: str, geoip_mmdb: str):
-    from assets.reference.loaders import load_reference
-
-    return load_reference(
-        networks_path=networks_path or None,
-        taxonomy_path=taxonomy_path or None,
-        geoip_mmdb=geoip_mmdb or None,
-    )
-
-
-class ReferenceResource(dg.ConfigurableResource):
-    """Versioned reference data: monitored networks, service taxonomy, IP-to-country source."""
-
-    networks_path: str = ""
-    taxonomy_path: str = ""
-    geoip_mmdb: str = ""
-
-    def file_path(self, which: str) -> str:
-        """The file in use for `which` ("networks" or "taxonomy"): configured, else bundled."""
-        from assets.reference.loaders import NETWORKS_PATH, TAXONOMY_PATH
-
-        configured = {"networks": self.networks_path, "taxonomy": self.taxonomy_path}[which]
-        bundled = {"networks": NETWORKS_PATH, "taxonomy": TAXONOMY_PATH}[which]
-        return configured or str(bundled)
-
-    def get(self):
-        import os
-
-        mmdb = self.geoip_mmdb or os.environ.get("HERMIT_GEOIP_MMDB", "")
-        return _load_reference(self.networks_path, self.taxonomy_path, mmdb)

@@ -11,7 +11,8 @@ from pathlib import Path
 import dagster as dg
 
 from assets.core.keys import RAW_ZEEK, REFERENCE_NETWORKS, REFERENCE_TAXONOMY
-from assets.core.resources import LakeResource, ReferenceResource
+from assets.core.resources import LakeResource
+from assets.reference.resource import ReferenceResource
 
 RECENT_DAYS = 14  # folder days listed in the raw zone's observation
 

@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from assets.core.resources import LakeResource, ReferenceResource
+from assets.core.resources import LakeResource
+from assets.reference.resource import ReferenceResource
 
 REPORT = dg.AssetKey(["reports", "period_report"])
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from assets.ipdata.addresses import V4_MAX, lookup_ranges, range_table
+from assets.core.addresses import V4_MAX, lookup_ranges, range_table
 
 _GEOIP2FAST_FILE = "geoip2fast-ipv6.dat.gz"  # the bundled file with both IPv4 and IPv6
 _PRIVATE_CODES = 16  # geoip2fast's first 16 country slots are reserved/private blocks
