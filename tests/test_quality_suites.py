@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from assets.config import PROJECT_ROOT
-from assets.quality import ge_runner
+from assets.quality import frames, ge_runner, gx_engine, suites
 from assets.quality.ge_runner import (
     SuiteOutcome,
     batch_plan,
@@ -491,7 +491,7 @@ def test_public_ge_path_gives_the_same_outcome(monkeypatch):
     def moved(_pdf):
         raise AttributeError("GE internals moved")
 
-    monkeypatch.setattr(ge_runner, "_unfingerprinted_validator", moved)
+    monkeypatch.setattr(gx_engine, "_unfingerprinted_validator", moved)
     slow = validate_frame(bad, "validated.conn", partition=DAY)
     assert not slow.success
     assert (slow.evaluated, slow.failed) == (fast.evaluated, fast.failed)
@@ -669,9 +669,9 @@ def test_compound_uniqueness_still_ignores_rows_missing_every_key_column(monkeyp
             },
         ],
     }
-    stored = ge_runner.load_suite_json
+    stored = suites.load_suite_json
     monkeypatch.setattr(
-        ge_runner, "load_suite_json", lambda n: spec if n == spec["name"] else stored(n)
+        suites, "load_suite_json", lambda n: spec if n == spec["name"] else stored(n)
     )
     ge_runner.batch_plan.cache_clear()
     schema = {"a": pl.String, "b": pl.Int64}
@@ -761,7 +761,7 @@ def test_a_real_sensor_day_passes_its_suites(table):
 def uid_seen_by_ge(monkeypatch) -> list:
     """Each pandas copy of `uid` handed to GE, in order."""
     seen = []
-    real = ge_runner._to_pandas
+    real = frames._to_pandas
 
     def spy(df, hashed=frozenset()):
         pdf = real(df, hashed)
@@ -769,7 +769,7 @@ def uid_seen_by_ge(monkeypatch) -> list:
             seen.append(pdf["uid"])
         return pdf
 
-    monkeypatch.setattr(ge_runner, "_to_pandas", spy)
+    monkeypatch.setattr(frames, "_to_pandas", spy)
     return seen
 
 
@@ -811,18 +811,18 @@ def test_ge_gets_one_group_of_columns_at_a_time(monkeypatch):
     # A big table's pandas copy is made per group of columns an expectation reads, never the
     # whole table; a small one is converted once (GE's fixed cost dominates there).
     widths = []
-    real = ge_runner._to_pandas
+    real = frames._to_pandas
     monkeypatch.setattr(
-        ge_runner,
+        frames,
         "_to_pandas",
         lambda df, hashed=frozenset(): widths.append(df.width) or real(df, hashed),
     )
     frame = conn_frame()
-    monkeypatch.setattr(ge_runner, "SMALL_TABLE_ROWS", frame.height)
+    monkeypatch.setattr(gx_engine, "SMALL_TABLE_ROWS", frame.height)
     assert validate_frame(frame, "validated.conn", partition=DAY).success
     assert widths and max(widths) == 1 < frame.width
     widths.clear()
-    monkeypatch.setattr(ge_runner, "SMALL_TABLE_ROWS", frame.height + 1)
+    monkeypatch.setattr(gx_engine, "SMALL_TABLE_ROWS", frame.height + 1)
     assert validate_frame(frame, "validated.conn", partition=DAY).success
     referenced = ge_runner.referenced_columns(load_suite_json("validated.conn"))
     assert widths == [len(referenced)]
