@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -242,7 +243,26 @@ def _inflated_ahead(files: list[RawFile]) -> Iterator[tuple[RawFile, Inflated]]:
 
 
 def _load_inflated(raw_file: RawFile) -> Inflated:
-    return inflate(raw_file.load())
+    """The file inflated; a file that cannot be read (a symlink loop, no permission, gone
+    since it was listed) is one `unreadable_file` entry naming it, and the day goes on."""
+    try:
+        stored = raw_file.load()
+    except OSError as e:
+        if not _about_the_file(e):
+            raise  # storage trouble (after the lake's retries): fail, never drop the file
+        return Inflated(b"", f"cannot read {raw_file.source_file}: {e}", "unreadable_file")
+    return inflate(stored, gzip_expected=raw_file.source_file.endswith(".gz"))
+
+
+# errors that say something about the file itself, not about the storage: retrying or waiting
+# cannot change them, so the file is quarantined and the day goes on
+_FILE_ERRNOS = {errno.ELOOP, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ENOTDIR}
+
+
+def _about_the_file(e: OSError) -> bool:
+    return isinstance(e, PermissionError | FileNotFoundError | IsADirectoryError) or (
+        e.errno in _FILE_ERRNOS
+    )
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ class _Plan:
         ts = next((f for f in self.fields if f.zeek_type == "time" and f.present_in_segment), None)
         if (
             ts is not None
+            and self.seg.frame.schema[ts.name] == pl.String  # a number cannot be ISO text
             and out[ts.column].null_count() > 0
             and out.select((pl.col(ts.column).is_null() & self._present(ts)).any()).item()
         ):

@@ -11,13 +11,14 @@ import json
 
 import polars as pl
 
+from assets.zeek.escapes import json_text_of
 from assets.zeek.records import LINE, RAW, Segment, ZeekRead, problems
 
 
 def read_json(data: bytes) -> ZeekRead:
     """Read Zeek JSON-lines bytes that end with a newline (or are empty)."""
     out = ZeekRead()
-    text = data.decode("utf-8", errors="replace")
+    text = json_text_of(data)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

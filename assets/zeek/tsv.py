@@ -53,7 +53,7 @@ def read_tsv(data: bytes, numeric: Mapping[str, str] | None = None) -> ZeekRead:
 
 
 def _apply(header: Header, line: bytes, out: ZeekRead) -> Header:
-    header = apply_directive(header, line.decode("utf-8", errors="replace"))
+    header = apply_directive(header, line.decode("utf-8", errors="backslashreplace"))
     out.path = out.path or header.path
     out.comments = list(header.comments)
     return header
@@ -194,7 +194,10 @@ def _split_short_rows(
         return frame, problems("parse_error", [], [], [])
     numbers = frame.filter(short)[LINE].to_list()
     lines = text.split(b"\n")  # only when a file holds bad lines
-    raws = [lines[n - first_line].decode("utf-8", errors="replace").rstrip("\r") for n in numbers]
+    raws = [
+        lines[n - first_line].decode("utf-8", errors="backslashreplace").rstrip("\r")
+        for n in numbers
+    ]
     n = len(header.fields)
     details = [
         "blank line" if not r else f"{len(r.split(header.separator))} fields, header declares {n}"
@@ -204,7 +207,7 @@ def _split_short_rows(
 
 
 def _split_lines(span: bytes) -> list[str]:
-    text = span.decode("utf-8", errors="replace")
+    text = span.decode("utf-8", errors="backslashreplace")
     lines = text.split("\n")
     return lines[:-1] if lines and lines[-1] == "" else lines
 
