@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import io
 import json
 import os
@@ -57,9 +58,9 @@ def with_retries(fn: Callable[[], T], attempts: int = 4, base_delay: float = 0.2
             return fn()
         except PERMANENT_ERRORS:
             raise
-        except TRANSIENT_ERRORS:
-            if attempt == attempts - 1:
-                raise
+        except TRANSIENT_ERRORS as e:
+            if attempt == attempts - 1 or getattr(e, "errno", None) == errno.ELOOP:
+                raise  # a symlink loop stays one
             time.sleep(base_delay * 2**attempt)
     raise AssertionError("unreachable")
 
@@ -357,6 +358,14 @@ class Lake:
     def raw_files(self, sensor: str, day: dt.date) -> list[str]:
         entries = self._raw_ls(self.raw_folder(sensor, day), detail=True)
         return sorted(e["name"] for e in entries if self._raw_kind(e) == "file")
+
+    def raw_entries(self, folder: str) -> list[dict]:
+        """A raw folder's entries (`name`, `type`: file or directory); [] when it is absent."""
+        entries = self._raw_ls(folder, detail=True)
+        return [{"name": e["name"], "type": self._raw_kind(e)} for e in entries]
+
+    def is_raw_local(self) -> bool:
+        return _is_local(self.raw_fs)
 
     def raw_inventory(self) -> list[RawFile]:
         """Every raw log file in a dated folder (`raw/zeek/<sensor>/<YYYY-MM-DD>/<file>`), with

@@ -112,6 +112,14 @@ class LayerStep:
         if self._held_rows >= self.batch_rows:
             self.flush()
 
+    def fail_day(self, day: dt.date, message: str) -> None:
+        """Record `day` as failed without publishing anything for it (its published
+        partitions stay as they are); the step fails at the end, naming it."""
+        self.failed_days.append(day.isoformat())
+        for key in self.keys:
+            self.state[key].failures.append(message)
+        self.context.log.error(f"{day}: not published: {message}")
+
     def publish_day(self, day: dt.date, outputs: list[Output]) -> bool:
         """Audit every output of `day` now (with any held days); write them all only if none
         fails an ERROR expectation. True if `day` was published."""
@@ -196,8 +204,9 @@ class LayerStep:
                     yield self._check_result(key, check)
             raise dg.Failure(
                 description=(
-                    f"Great Expectations failed for {', '.join(self.failed_days)}; those days were"
-                    " not published (the other days were)."
+                    f"{', '.join(self.failed_days)} not published (Great Expectations failed, or"
+                    " the raw input is gone; see the step's log); the other days were.\n"
+                    + "\n".join(dict.fromkeys(f for k in self.keys for f in self.state[k].failures))
                 ),
                 metadata={"failed_partitions": self.failed_days},
             )

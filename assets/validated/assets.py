@@ -1,40 +1,14 @@
 """Validated layer: raw Zeek logs -> typed Parquet tables and their quarantine, one pair per log."""
 
-import datetime as dt
-import functools
-import posixpath
-
 import dagster as dg
 
 from assets.core.partitions import DAILY
 from assets.core.resources import LakeResource
-from assets.lake import Lake
 from assets.publishing import LayerStep, Output, check_specs, partition_days
+from assets.validated.inputs import collect_raw_files  # noqa: F401  (bench and tests use it here)
 
 GROUP = "validated"
 TABLES = ("conn", "dns", "ssl", "http")
-
-
-def collect_raw_files(lake: Lake, table: str, day: dt.date, lateness_days: int) -> list:
-    """Every raw file of `table`, in every sensor's folders day..day+L (the time rule)."""
-    from assets.validated.transform import RawFile, log_table
-
-    files = []
-    for sensor in lake.raw_sensors():
-        for offset in range(lateness_days + 1):
-            folder_day = day + dt.timedelta(days=offset)
-            for path in lake.raw_files(sensor, folder_day):
-                if log_table(posixpath.basename(path)) != table:
-                    continue
-                files.append(
-                    RawFile(
-                        source_file=lake.raw_relpath(path),
-                        folder_day=folder_day,
-                        sensor=sensor,
-                        load=functools.partial(lake.read_raw_bytes, path),
-                    )
-                )
-    return files
 
 
 def _validated_asset(table: str) -> dg.AssetsDefinition:
@@ -69,6 +43,8 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         pool="hermit_lake",
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
+        from assets.rawzone import RawInputMissing, check_raw_root
+        from assets.validated.inputs import collect_raw_inputs, guard_published, skipped_text
         from assets.validated.transform import validate_partition
 
         store = lake.get()
@@ -82,12 +58,23 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                 quarantine_key: (check_specs(quarantine_key)[0].name,),
             },
         )
+        check_raw_root(store)
         with step:
             for day in partition_days(context):
-                files = collect_raw_files(store, table, day, lateness)
+                inputs = collect_raw_inputs(store, table, day, lateness)
+                files = inputs.files
+                try:
+                    guard_published(store, table, day, files)
+                except RawInputMissing as e:
+                    step.fail_day(day, str(e))
+                    continue
                 result = validate_partition(files, table, day, lateness)
                 counts = dict(result.counts)
                 counts["raw_files"] = len(files)
+                counts["skipped_files"] = len(inputs.skipped)
+                counts["skipped"] = skipped_text(inputs.skipped)
+                if inputs.skipped:
+                    context.log.warning(f"{table} {day}: skipped {skipped_text(inputs.skipped)}")
                 context.log.info(f"{table} {day}: {counts}")
                 step.add_day(
                     day,

@@ -1,0 +1,84 @@
+"""What a validated partition reads: the raw files of its folders, what was skipped and why,
+and the guard that keeps a vanished input from replacing published data with less."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+from dataclasses import dataclass, field
+
+from assets.lake import Lake
+from assets.rawzone import RawInputMissing, list_folder
+from assets.validated.schemas import TABLES
+from assets.validated.transform import RawFile
+from assets.zeek.names import classify
+
+REPUBLISH_EMPTY_ENV = "HERMIT_REPUBLISH_EMPTY"
+
+
+@dataclass
+class RawInputs:
+    files: list[RawFile] = field(default_factory=list)
+    # entries of the folders that no table reads, or that look like this table's but are
+    # not logs (conn.log.bak): path relative to the raw root -> why
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def collect_raw_inputs(lake: Lake, table: str, day: dt.date, lateness_days: int) -> RawInputs:
+    """Every raw file of `table` in every sensor's folders day..day+L (the time rule)."""
+    out = RawInputs()
+    for sensor in lake.raw_sensors():
+        for offset in range(lateness_days + 1):
+            folder_day = day + dt.timedelta(days=offset)
+            listing = list_folder(lake, sensor, folder_day)
+            out.skipped.update(listing.skipped)
+            for path in listing.files:
+                rel = lake.raw_relpath(path)
+                log, why = classify(path)
+                if log == table:
+                    load = functools.partial(lake.read_raw_bytes, path)
+                    out.files.append(RawFile(rel, folder_day, sensor, load))
+                elif log is None:
+                    if why and (_stem(path) == table or _stem(path) not in TABLES):
+                        out.skipped[rel] = why
+                elif log not in TABLES:
+                    out.skipped[rel] = f"log {log!r} is not one hermit reads ({', '.join(TABLES)})"
+    return out
+
+
+def collect_raw_files(lake: Lake, table: str, day: dt.date, lateness_days: int) -> list[RawFile]:
+    return collect_raw_inputs(lake, table, day, lateness_days).files
+
+
+def _stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1].lstrip(".").split(".", 1)[0]
+
+
+def skipped_text(skipped: dict[str, str]) -> str:
+    """The skipped entries as metadata text, one `path: why` per line."""
+    return "\n".join(f"{p}: {why}" for p, why in sorted(skipped.items())) or "none"
+
+
+def guard_published(lake: Lake, table: str, day: dt.date, files: list[RawFile]) -> None:
+    """Raise RawInputMissing when a sensor whose records partition `day` publishes has no raw
+    file of `table` left in the day's folders: its raw input vanished (an unmounted volume, a
+    store that came back empty), and re-publishing would replace its records with none.
+
+    HERMIT_REPUBLISH_EMPTY=1 allows it (a sensor's logs were removed on purpose).
+    """
+    if os.environ.get(REPUBLISH_EMPTY_ENV, "") not in ("", "0"):
+        return
+    present = {f.sensor for f in files}
+    published: set[str] = set()
+    for zone in ("validated", "quarantine"):
+        part = lake.read_partition(zone, table, day, columns=["sensor"])
+        if part is not None and "sensor" in part.columns:
+            published |= set(part.get_column("sensor").drop_nulls().unique().to_list())
+    gone = sorted(published - present)
+    if gone:
+        raise RawInputMissing(
+            f"{table} {day}: the published partition holds records of sensor(s) "
+            f"{', '.join(gone)}, whose raw files in folders {day}.. are gone; not re-published "
+            f"(set {REPUBLISH_EMPTY_ENV}=1 to publish the day without them)"
+        )
