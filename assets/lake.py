@@ -398,9 +398,17 @@ class Lake:
         return with_retries(lambda: self.raw_fs.cat_file(path))
 
     # ---- plain files (reports, ground truth) -------------------------------------------------
+    def inside(self, relpath: str) -> str:
+        """`relpath` as a path in the lake; ValueError if it would lead out of it (`..`, an
+        absolute path), so no user-given name can write or read outside the lake."""
+        norm = posixpath.normpath(relpath.replace("\\", "/"))
+        if not relpath or posixpath.isabs(norm) or norm == ".." or norm.startswith("../"):
+            raise ValueError(f"{relpath!r} is not a path inside the lake")
+        return self.path(norm)
+
     def write_bytes(self, relpath: str, data: bytes) -> str:
         """Write a whole file atomically (staged, then renamed/copied into place)."""
-        path = self.path(relpath)
+        path = self.inside(relpath)
         tmp = self.path(STAGING_DIR, "files", uuid.uuid4().hex)
         self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
         self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
@@ -414,10 +422,10 @@ class Lake:
         return path
 
     def read_bytes(self, relpath: str) -> bytes:
-        return with_retries(lambda: self.fs.cat_file(self.path(relpath)))
+        return with_retries(lambda: self.fs.cat_file(self.inside(relpath)))
 
     def exists(self, relpath: str) -> bool:
-        return self.fs.exists(self.path(relpath))
+        return self.fs.exists(self.inside(relpath))
 
 
 class _LockHandle:

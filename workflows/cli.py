@@ -79,8 +79,9 @@ def cmd_materialize(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from assets.report.build import build_period_report, parse_period
+    from assets.report.build import build_period_report, check_report_name, parse_period
 
+    check_report_name(args.name)
     lake = _lake(args)
     start, end = parse_period(lake, args.start, args.end)
     compare = None
