@@ -167,3 +167,16 @@ def test_unreadable_file_is_one_entry_and_the_day_goes_on():
     assert q["source_file"] == bad.source_file
     assert "symbolic links" in q["detail"]
     assert result.counts["raw_records"] == 5
+
+
+def test_a_json_line_python_reads_but_polars_does_not_is_never_dropped():
+    # found by the fuzz test: a NaN literal (Python's json extension) was silently lost
+    good = (
+        f'{{"ts":{epoch(DAY, 2):f},"uid":"C1","id.orig_h":"10.0.0.1","id.orig_p":1,'
+        '"id.resp_h":"10.0.0.2","id.resp_p":2,"proto":"tcp"}'
+    )
+    text = good + "\n" + good.replace('"C1"', '"C2"').replace('"tcp"', "NaN") + "\n"
+    result = validate_partition([raw_file(text, DAY)], "conn", DAY)
+    assert result.valid["uid"].to_list() == ["C1"]
+    assert result.quarantine["reason"].to_list() == ["parse_error"]
+    assert result.counts["raw_records"] == 2
