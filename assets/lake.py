@@ -318,6 +318,41 @@ class Lake:
                 del self._held[key]
             handle.release()
 
+    def clean_stale_locks(self, min_age: float = 60.0) -> list[str]:
+        """Remove lock files no live writer holds: empty or unreadable ones (a writer stopped
+        inside its create, e.g. by a full disk) older than `min_age` seconds, and the leftover
+        temporaries of a lock's heartbeat or breaking. Returns the removed paths."""
+        base = self.path(LOCK_DIR)
+        self.fs.invalidate_cache(base)
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return []
+        removed = []
+        now = time.time()
+        for path, info in found.items():
+            modified = info.get("LastModified") or info.get("mtime") or now
+            if isinstance(modified, dt.datetime):
+                modified = modified.timestamp()
+            if info.get("type") == "directory" or now - float(modified) < min_age:
+                continue
+            name = posixpath.basename(path)
+            leftover = ".beat-" in name or ".broken-" in name
+            if not leftover:
+                if not name.endswith(".lock"):
+                    continue
+                try:
+                    json.loads(self.fs.cat_file(path))
+                    continue  # a real holder: judged by the lock itself (heartbeat, pid)
+                except ValueError:
+                    pass
+                except FileNotFoundError:
+                    continue
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(path)
+                removed.append(path)
+        return removed
+
     def _clear_orphans(self, name: str) -> None:
         # We hold the partition's lock, so whatever is staged for it belongs to a dead writer.
         zone, table, part = name.split("/", 2)
@@ -474,8 +509,14 @@ class _LockHandle:
         try:
             if self.lake.is_local:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
+                try:
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(data)
+                except BaseException:
+                    # a full disk: leave no empty lock behind for the next run to wait on
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path)
+                    raise
             elif "s3" in _protocols(self.fs):
                 # Conditional PUT (If-None-Match: *): S3 itself refuses a second creator.
                 with_retries(lambda: self.fs.pipe_file(self.path, data, mode="create"))

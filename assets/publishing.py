@@ -91,6 +91,9 @@ class LayerStep:
         self._reported = False  # results() ran (it reports the published days itself)
 
     def __enter__(self) -> LayerStep:
+        removed = self.lake.clean_stale_locks()
+        if removed:
+            self.context.log.warning(f"removed {len(removed)} stale lock file(s): {removed}")
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

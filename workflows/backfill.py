@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from assets.core.partitions import DAILY
+from workflows.run_sweep import fail_dead_runs, owner_tags
 
 JOB_NAME = "daily_pipeline"
 LAYERS = ("validated", "quarantine", "categorised", "reporting")
@@ -136,6 +137,7 @@ def materialize_range(
         from workflows.instance import get_instance
 
         instance = get_instance()
+    fail_dead_runs(instance)
     job = definitions.resolve_job_def(JOB_NAME)
     console = console or Console()
     lake = _lake_for(definitions, lake_root)
@@ -148,7 +150,7 @@ def materialize_range(
         else None
     )
     backfill_id = uuid.uuid4().hex[:8]
-    tags = {"hermit/trigger": "backfill", "hermit/backfill": backfill_id}
+    tags = {"hermit/trigger": "backfill", "hermit/backfill": backfill_id, **owner_tags()}
 
     if per_day:
         batches = [(k, {}) for k in keys]
