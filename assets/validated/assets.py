@@ -61,14 +61,15 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         check_raw_root(store)
         with step:
             for day in partition_days(context):
-                inputs = collect_raw_inputs(store, table, day, lateness)
+                unrotated = lake.settings().unrotated_days
+                inputs = collect_raw_inputs(store, table, day, lateness, unrotated)
                 files = inputs.files
                 try:
                     guard_published(store, table, day, files)
                 except RawInputMissing as e:
                     step.fail_day(day, str(e))
                     continue
-                result = validate_partition(files, table, day, lateness)
+                result = validate_partition(files, table, day, lateness, unrotated)
                 counts = dict(result.counts)
                 counts["raw_files"] = len(files)
                 counts["skipped_files"] = len(inputs.skipped)

@@ -12,7 +12,7 @@ from assets.lake import Lake
 from assets.rawzone import RawInputMissing, list_folder
 from assets.validated.schemas import TABLES
 from assets.validated.transform import RawFile
-from assets.zeek.names import classify
+from assets.zeek.names import classify, is_rotated
 
 REPUBLISH_EMPTY_ENV = "HERMIT_REPUBLISH_EMPTY"
 
@@ -25,20 +25,29 @@ class RawInputs:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def collect_raw_inputs(lake: Lake, table: str, day: dt.date, lateness_days: int) -> RawInputs:
-    """Every raw file of `table` in every sensor's folders day..day+L (the time rule)."""
+def collect_raw_inputs(
+    lake: Lake, table: str, day: dt.date, lateness_days: int, unrotated_days: int = 1
+) -> RawInputs:
+    """Every raw file of `table` in every sensor's folders day..day+L, and the un-rotated
+    ones of folders day-U..day-1 (the time rule). Skipped entries are those of day..day+L."""
     out = RawInputs()
     for sensor in lake.raw_sensors():
-        for offset in range(lateness_days + 1):
+        for offset in range(-unrotated_days, lateness_days + 1):
             folder_day = day + dt.timedelta(days=offset)
             listing = list_folder(lake, sensor, folder_day)
+            if offset < 0:  # an earlier folder: only its un-rotated logs can hold day's records
+                out.files += [
+                    RawFile(lake.raw_relpath(p), folder_day, sensor, _loader(lake, p))
+                    for p in listing.files
+                    if classify(p)[0] == table and not is_rotated(p)
+                ]
+                continue
             out.skipped.update(listing.skipped)
             for path in listing.files:
                 rel = lake.raw_relpath(path)
                 log, why = classify(path)
                 if log == table:
-                    load = functools.partial(lake.read_raw_bytes, path)
-                    out.files.append(RawFile(rel, folder_day, sensor, load))
+                    out.files.append(RawFile(rel, folder_day, sensor, _loader(lake, path)))
                 elif log is None:
                     if why and (_stem(path) == table or _stem(path) not in TABLES):
                         out.skipped[rel] = why
@@ -47,8 +56,14 @@ def collect_raw_inputs(lake: Lake, table: str, day: dt.date, lateness_days: int)
     return out
 
 
-def collect_raw_files(lake: Lake, table: str, day: dt.date, lateness_days: int) -> list[RawFile]:
-    return collect_raw_inputs(lake, table, day, lateness_days).files
+def collect_raw_files(
+    lake: Lake, table: str, day: dt.date, lateness_days: int, unrotated_days: int = 1
+) -> list[RawFile]:
+    return collect_raw_inputs(lake, table, day, lateness_days, unrotated_days).files
+
+
+def _loader(lake: Lake, path: str):
+    return functools.partial(lake.read_raw_bytes, path)
 
 
 def _stem(path: str) -> str:
