@@ -121,11 +121,14 @@ def _lake_with(tmp_path: Path, names: list[str]) -> tuple[Lake, Path]:
 
 def test_the_file_name_rule_reads_logs_and_lists_the_rest(tmp_path):
     lake, folder = _lake_with(tmp_path, READ + SKIPPED + ["dns.log"])
-    (folder / "ssl.log").mkdir()  # a directory named like a log
+    (folder / "ssl.log").mkdir()  # directories named like logs
+    (folder / "conn.01:00:00-02:00:00.log").mkdir()
     inputs = collect_raw_inputs(lake, "conn", DAY, 0)
     assert sorted(Path(f.source_file).name for f in inputs.files) == sorted(READ)
     skipped = {Path(p).name: why for p, why in inputs.skipped.items()}
-    assert sorted(skipped) == sorted([*SKIPPED, "ssl.log"])  # dns.log is dns's, not skipped
+    # dns.log is dns's, not skipped
+    assert sorted(skipped) == sorted([*SKIPPED, "ssl.log", "conn.01:00:00-02:00:00.log"])
+    assert "directory" in skipped["conn.01:00:00-02:00:00.log"]
     assert "partial" in skipped["conn.log.gz.part"] and "directory" in skipped["ssl.log"]
     assert "files" in skipped["files.log"]
 
@@ -169,3 +172,28 @@ def test_a_symlink_loop_is_one_unreadable_entry_and_the_day_goes_on(tmp_path):
     assert result.valid.height == 1
     assert result.quarantine["reason"].to_list() == ["unreadable_file"]
     assert result.quarantine["source_file"][0].endswith("conn.01:00:00-02:00:00.log")
+
+
+def test_an_s3_raw_zone_that_comes_back_empty_keeps_the_published_day(s3_bucket):
+
+    from assets.rawzone import RawInputMissing
+    from assets.validated.inputs import guard_published
+
+    lake = Lake(f"{s3_bucket.url}/lake")
+    day = dt.date(2024, 4, 19)
+    row = tsv_block(CONN_FIELDS, [conn_record(epoch(day, 3), "C1")])
+    lake.raw_fs.pipe_file(lake.raw_path("zeek", "s1", day.isoformat(), "conn.log"), row.encode())
+    files = collect_raw_inputs(lake, "conn", day, 1).files
+    result = validate_partition(files, "conn", day)
+    lake.write_partition("validated", "conn", day, result.valid)
+    guard_published(lake, "conn", day, files)  # the input is there: re-publishing is fine
+    # the store comes back with the other day only: the day's objects are gone
+    lake.raw_fs.rm(lake.raw_path("zeek", "s1", day.isoformat()), recursive=True)
+    other = lake.raw_path("zeek", "s1", "2024-04-25", "conn.log")
+    lake.raw_fs.pipe_file(other, row.encode())
+    check_raw_root(lake)  # the zone itself is there
+    files = collect_raw_inputs(lake, "conn", day, 1).files
+    assert files == []
+    with pytest.raises(RawInputMissing, match="s1"):
+        guard_published(lake, "conn", day, files)
+    assert lake.read_partition("validated", "conn", day).equals(result.valid)

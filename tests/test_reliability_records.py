@@ -9,7 +9,16 @@ import random
 import zlib
 
 import pytest
-from zeek_factory import CONN_FIELDS, conn_record, epoch, gz, json_lines, raw_file, tsv_block
+from zeek_factory import (
+    CONN_FIELDS,
+    bulk_conn_tsv,
+    conn_record,
+    epoch,
+    gz,
+    json_lines,
+    raw_file,
+    tsv_block,
+)
 
 from assets.validated.transform import validate_partition
 
@@ -180,3 +189,24 @@ def test_a_json_line_python_reads_but_polars_does_not_is_never_dropped():
     assert result.valid["uid"].to_list() == ["C1"]
     assert result.quarantine["reason"].to_list() == ["parse_error"]
     assert result.counts["raw_records"] == 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_damaged_gzip_of_a_few_hundred_kb_never_raises(seed):
+    data = bytearray(gz(bulk_conn_tsv(20_000, DAY, seed=seed)))
+    assert len(data) > 200_000
+    rng = random.Random(seed)
+    for _ in range(3):  # a few damaged bytes anywhere past the header
+        data[rng.randrange(20, len(data))] ^= rng.randrange(1, 256)
+    result = validate_partition([raw_file(bytes(data), DAY, "conn.log.gz")], "conn", DAY)
+    c = result.counts
+    assert (
+        c["raw_records"]
+        == c["valid"]
+        + c["quarantined"]
+        - c["from_later_folders"]
+        + c["to_earlier_partitions"]
+        + c["to_later_partitions"]
+        - c["from_earlier_folders"]
+    )
+    assert c["valid"] > 0
