@@ -31,7 +31,8 @@ def read_zeek(
 def read_inflated(inflated: Inflated, numeric: Mapping[str, str] | None = None) -> ZeekRead:
     """`read_zeek` on bytes already through `inflate` (e.g. inflated ahead in a thread)."""
     data = inflated.data
-    if b"\r\n" in data:
+    # one-byte search first: memchr is ~40x faster than a two-byte search on a big file
+    if data.find(b"\r") >= 0 and b"\r\n" in data:
         data = data.replace(b"\r\n", b"\n")
     cut = data.rfind(b"\n") + 1
     tail = data[cut:]
