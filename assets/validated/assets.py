@@ -5,7 +5,6 @@ import dagster as dg
 from assets.core.partitions import DAILY
 from assets.core.resources import LakeResource
 from assets.publishing import LayerStep, Output, check_specs, partition_days
-from assets.validated.inputs import collect_raw_files  # noqa: F401  (bench and tests use it here)
 
 GROUP = "validated"
 TABLES = ("conn", "dns", "ssl", "http")
@@ -49,6 +48,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
 
         store = lake.get()
         lateness = lake.settings().lateness_days
+        unrotated = lake.settings().unrotated_days
         step = LayerStep(
             context,
             store,
@@ -61,7 +61,6 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         check_raw_root(store)
         with step:
             for day in partition_days(context):
-                unrotated = lake.settings().unrotated_days
                 inputs = collect_raw_inputs(store, table, day, lateness, unrotated)
                 files = inputs.files
                 try:
