@@ -197,3 +197,24 @@ def test_an_s3_raw_zone_that_comes_back_empty_keeps_the_published_day(s3_bucket)
     with pytest.raises(RawInputMissing, match="s1"):
         guard_published(lake, "conn", day, files)
     assert lake.read_partition("validated", "conn", day).equals(result.valid)
+
+
+def test_skipped_files_are_listed_in_the_materialisation_metadata(published_day, tmp_path):
+    root = _copy(published_day, tmp_path)
+    (folder,) = [p for p in (root / "raw" / "zeek").glob(f"*/{DAY}") if p.is_dir()]
+    (folder / "conn.log.bak").write_text("a backup\n")
+    (folder / "weird.log").write_text("#path\tweird\n")
+    result = run_days(str(root), DAY)
+    assert result.success
+    (md,) = [
+        {k: v.value for k, v in m.metadata.items()}
+        for m in (
+            e.event_specific_data.materialization
+            for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+        )
+        if m.asset_key.path == ["validated", "conn"]
+    ]
+    assert md["skipped_files"] == 2
+    assert "conn.log.bak: editor, backup or partial file" in md["skipped"]
+    assert "weird.log: log 'weird' is not one hermit reads" in md["skipped"]
