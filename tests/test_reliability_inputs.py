@@ -73,6 +73,22 @@ def test_a_vanished_sensor_folder_fails_the_day_and_keeps_it(published_day, tmp_
     assert Lake(str(root)).partition_rows("validated", "conn", DAY) == 0
 
 
+def test_a_vanished_day_folder_is_refused_even_when_the_next_folder_remains(
+    published_day, tmp_path
+):
+    root = _copy(published_day, tmp_path)
+    (folder,) = [p for p in (root / "raw" / "zeek").glob(f"*/{DAY}") if p.is_dir()]
+    later = folder.parent / (DAY + dt.timedelta(days=1)).isoformat()
+    later.mkdir(exist_ok=True)
+    late = conn_record(epoch(DAY, 23, 59), "CLATE0000000001")  # logged after midnight
+    (later / "conn.00:00:00-01:00:00.log").write_text(tsv_block(CONN_FIELDS, [late]))
+    before = _published(root)
+    shutil.rmtree(folder)
+    result = run_days(str(root), DAY, raise_on_error=False)
+    assert not result.success
+    assert _published(root) == before
+
+
 def test_missing_bucket_is_an_error_and_is_not_created(s3_bucket):
     import boto3
 

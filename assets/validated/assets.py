@@ -63,12 +63,12 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
             for day in partition_days(context):
                 inputs = collect_raw_inputs(store, table, day, lateness, unrotated)
                 files = inputs.files
+                result = validate_partition(files, table, day, lateness, unrotated)
                 try:
-                    guard_published(store, table, day, files)
+                    guard_published(store, table, day, files, [result.valid, result.quarantine])
                 except RawInputMissing as e:
                     step.fail_day(day, str(e))
                     continue
-                result = validate_partition(files, table, day, lateness, unrotated)
                 counts = dict(result.counts)
                 counts["raw_files"] = len(files)
                 counts["skipped_files"] = len(inputs.skipped)

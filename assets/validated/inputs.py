@@ -8,6 +8,8 @@ import functools
 import os
 from dataclasses import dataclass, field
 
+import polars as pl
+
 from assets.lake import Lake
 from assets.rawzone import RawInputMissing, list_folder
 from assets.validated.schemas import TABLES
@@ -75,25 +77,48 @@ def skipped_text(skipped: dict[str, str]) -> str:
     return "\n".join(f"{p}: {why}" for p, why in sorted(skipped.items())) or "none"
 
 
-def guard_published(lake: Lake, table: str, day: dt.date, files: list[RawFile]) -> None:
-    """Raise RawInputMissing when a sensor whose records partition `day` publishes has no raw
-    file of `table` left in the day's folders: its raw input vanished (an unmounted volume, a
-    store that came back empty), and re-publishing would replace its records with none.
+def guard_published(
+    lake: Lake,
+    table: str,
+    day: dt.date,
+    files: list[RawFile],
+    fresh: list[pl.DataFrame] | None = None,
+) -> None:
+    """Raise RawInputMissing when re-publishing partition `day` would lose a sensor's records
+    because its raw input vanished (an unmounted volume, a store that came back empty): the
+    sensor has records in the published partition, none of its files of `table` is left in
+    the day's own folder, and the fresh result (`fresh`: the new valid and quarantine frames;
+    None: not computed yet, i.e. no records) holds fewer of its records than published.
 
     HERMIT_REPUBLISH_EMPTY=1 allows it (a sensor's logs were removed on purpose).
     """
     if os.environ.get(REPUBLISH_EMPTY_ENV, "") not in ("", "0"):
         return
-    present = {f.sensor for f in files}
-    published: set[str] = set()
-    for zone in ("validated", "quarantine"):
-        part = lake.read_partition(zone, table, day, columns=["sensor"])
-        if part is not None and "sensor" in part.columns:
-            published |= set(part.get_column("sensor").drop_nulls().unique().to_list())
-    gone = sorted(published - present)
+    published = _per_sensor(
+        part
+        for zone in ("validated", "quarantine")
+        if (part := lake.read_partition(zone, table, day, columns=["sensor"])) is not None
+    )
+    if not published:
+        return
+    own_folder = {f.sensor for f in files if f.folder_day == day}
+    now = _per_sensor(fresh or [])
+    gone = sorted(s for s, n in published.items() if s not in own_folder and now.get(s, 0) < n)
     if gone:
+        lost = sum(published[s] - now.get(s, 0) for s in gone)
         raise RawInputMissing(
-            f"{table} {day}: the published partition holds records of sensor(s) "
-            f"{', '.join(gone)}, whose raw files in folders {day}.. are gone; not re-published "
-            f"(set {REPUBLISH_EMPTY_ENV}=1 to publish the day without them)"
+            f"{table} {day}: the raw files of sensor(s) {', '.join(gone)} in folder {day} are "
+            f"gone; re-publishing would drop {lost} of their published records, so the day "
+            f"keeps what was published (set {REPUBLISH_EMPTY_ENV}=1 to publish it without them)"
         )
+
+
+def _per_sensor(frames) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for frame in frames:
+        if "sensor" not in frame.columns:
+            continue
+        for sensor, n in frame.group_by("sensor").len().iter_rows():
+            if sensor is not None:
+                counts[sensor] = counts.get(sensor, 0) + n
+    return counts
