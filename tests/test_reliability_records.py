@@ -210,3 +210,23 @@ def test_a_damaged_gzip_of_a_few_hundred_kb_never_raises(seed):
         - c["from_earlier_folders"]
     )
     assert c["valid"] > 0
+
+
+def test_a_header_naming_a_field_twice_quarantines_its_lines():
+    # found by the fuzz test: a damaged #fields line raised DuplicateError
+    text = tsv_block(CONN_FIELDS, _good(3)).replace("\tuid\t", "\tts\t", 1)
+    result = validate_partition([raw_file(text, DAY)], "conn", DAY)
+    assert result.valid.height == 0
+    assert result.quarantine["reason"].to_list() == ["parse_error"] * 3
+    assert "names a field twice (ts)" in result.quarantine["detail"][0]
+    assert result.counts["raw_records"] == 3
+
+
+def test_flagged_lines_of_a_header_without_known_fields_are_explained():
+    # found by the fuzz test: records flagged without any field check raised ShapeError
+    fields = {"when": "time", "what": "string"}
+    rows = [{"when": f"{epoch(DAY, 1):.6f}", "what": "a"}, {"when": "x", "what": "b"}]
+    result = validate_partition([raw_file(tsv_block(fields, rows), DAY)], "conn", DAY)
+    assert result.valid.height == 0
+    assert result.quarantine["reason"].to_list() == ["missing_field"] * 2
+    assert result.counts["raw_records"] == 2

@@ -71,7 +71,8 @@ def explain(
     rows = seg.frame.filter(pl.col(LINE).is_in(lines.implode()))
     plan = _Plan(seg, fields, required)
     typed = plan.typed(rows)
-    detail = typed.select(plan.detail()).to_series()
+    # with_columns: a detail without any check is a literal, broadcast to every row
+    detail = typed.with_columns(plan.detail()).get_column("detail")
     return pl.DataFrame({LINE: rows[LINE], "detail": detail, "raw": seg.raw_text(rows)})
 
 
