@@ -15,6 +15,7 @@ class Settings:
     lake: str
     raw: str
     lateness_days: int
+    unrotated_days: int = 1  # how far an un-rotated <log>.log may run past its folder's day
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -24,4 +25,5 @@ class Settings:
             lake=lake,
             raw=raw,
             lateness_days=int(os.environ.get("HERMIT_LATENESS_DAYS", "1")),
+            unrotated_days=int(os.environ.get("HERMIT_UNROTATED_DAYS", "1")),
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import io
 import json
 import os
@@ -57,9 +58,9 @@ def with_retries(fn: Callable[[], T], attempts: int = 4, base_delay: float = 0.2
             return fn()
         except PERMANENT_ERRORS:
             raise
-        except TRANSIENT_ERRORS:
-            if attempt == attempts - 1:
-                raise
+        except TRANSIENT_ERRORS as e:
+            if attempt == attempts - 1 or getattr(e, "errno", None) == errno.ELOOP:
+                raise  # a symlink loop stays one
             time.sleep(base_delay * 2**attempt)
     raise AssertionError("unreachable")
 
@@ -317,6 +318,41 @@ class Lake:
                 del self._held[key]
             handle.release()
 
+    def clean_stale_locks(self, min_age: float = 60.0) -> list[str]:
+        """Remove lock files no live writer holds: empty or unreadable ones (a writer stopped
+        inside its create, e.g. by a full disk) older than `min_age` seconds, and the leftover
+        temporaries of a lock's heartbeat or breaking. Returns the removed paths."""
+        base = self.path(LOCK_DIR)
+        self.fs.invalidate_cache(base)
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return []
+        removed = []
+        now = time.time()
+        for path, info in found.items():
+            modified = info.get("LastModified") or info.get("mtime") or now
+            if isinstance(modified, dt.datetime):
+                modified = modified.timestamp()
+            if info.get("type") == "directory" or now - float(modified) < min_age:
+                continue
+            name = posixpath.basename(path)
+            leftover = ".beat-" in name or ".broken-" in name
+            if not leftover:
+                if not name.endswith(".lock"):
+                    continue
+                try:
+                    json.loads(self.fs.cat_file(path))
+                    continue  # a real holder: judged by the lock itself (heartbeat, pid)
+                except ValueError:
+                    pass
+                except FileNotFoundError:
+                    continue
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(path)
+                removed.append(path)
+        return removed
+
     def _clear_orphans(self, name: str) -> None:
         # We hold the partition's lock, so whatever is staged for it belongs to a dead writer.
         zone, table, part = name.split("/", 2)
@@ -358,6 +394,14 @@ class Lake:
         entries = self._raw_ls(self.raw_folder(sensor, day), detail=True)
         return sorted(e["name"] for e in entries if self._raw_kind(e) == "file")
 
+    def raw_entries(self, folder: str) -> list[dict]:
+        """A raw folder's entries (`name`, `type`: file or directory); [] when it is absent."""
+        entries = self._raw_ls(folder, detail=True)
+        return [{"name": e["name"], "type": self._raw_kind(e)} for e in entries]
+
+    def is_raw_local(self) -> bool:
+        return _is_local(self.raw_fs)
+
     def raw_inventory(self) -> list[RawFile]:
         """Every raw log file in a dated folder (`raw/zeek/<sensor>/<YYYY-MM-DD>/<file>`), with
         its arrival time; what the late-data sensor watches."""
@@ -389,9 +433,17 @@ class Lake:
         return with_retries(lambda: self.raw_fs.cat_file(path))
 
     # ---- plain files (reports, ground truth) -------------------------------------------------
+    def inside(self, relpath: str) -> str:
+        """`relpath` as a path in the lake; ValueError if it would lead out of it (`..`, an
+        absolute path), so no user-given name can write or read outside the lake."""
+        norm = posixpath.normpath(relpath.replace("\\", "/"))
+        if not relpath or posixpath.isabs(norm) or norm == ".." or norm.startswith("../"):
+            raise ValueError(f"{relpath!r} is not a path inside the lake")
+        return self.path(norm)
+
     def write_bytes(self, relpath: str, data: bytes) -> str:
         """Write a whole file atomically (staged, then renamed/copied into place)."""
-        path = self.path(relpath)
+        path = self.inside(relpath)
         tmp = self.path(STAGING_DIR, "files", uuid.uuid4().hex)
         self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)
         self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
@@ -405,10 +457,10 @@ class Lake:
         return path
 
     def read_bytes(self, relpath: str) -> bytes:
-        return with_retries(lambda: self.fs.cat_file(self.path(relpath)))
+        return with_retries(lambda: self.fs.cat_file(self.inside(relpath)))
 
     def exists(self, relpath: str) -> bool:
-        return self.fs.exists(self.path(relpath))
+        return self.fs.exists(self.inside(relpath))
 
 
 class _LockHandle:
@@ -457,8 +509,14 @@ class _LockHandle:
         try:
             if self.lake.is_local:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
+                try:
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(data)
+                except BaseException:
+                    # a full disk: leave no empty lock behind for the next run to wait on
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path)
+                    raise
             elif "s3" in _protocols(self.fs):
                 # Conditional PUT (If-None-Match: *): S3 itself refuses a second creator.
                 with_retries(lambda: self.fs.pipe_file(self.path, data, mode="create"))

@@ -104,6 +104,9 @@ class LayerStep:
         self._reported = False  # results() ran (it reports the published days itself)
 
     def __enter__(self) -> LayerStep:
+        removed = self.lake.clean_stale_locks()
+        if removed:
+            self.context.log.warning(f"removed {len(removed)} stale lock file(s): {removed}")
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -126,14 +129,17 @@ class LayerStep:
             self.flush()
 
     def skip_day(self, day: dt.date, reason: str) -> None:
-        """Record `day` as not published for a reason found before auditing (its input is
-        missing); the step goes on with the other days and fails at the end naming it."""
+        """Record `day` as not published for a reason found before auditing (an input partition
+        missing, raw input gone); its published partitions stay as they are, the step goes on
+        with the other days and fails at the end naming it."""
         iso = day.isoformat()
         self.failed_days.append(iso)
         self.reasons[iso] = reason
         for key in self.keys:
             self.verdicts[key].setdefault(iso, _Verdict()).failures.append(reason)
         self.context.log.error(f"{day}: not published: {reason}")
+
+    fail_day = skip_day
 
     def publish_day(self, day: dt.date, outputs: list[Output]) -> bool:
         """Audit every output of `day` now (with any held days); write them all only if none

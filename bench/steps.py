@@ -218,7 +218,7 @@ class _Pipeline:
         import dagster as dg
 
         from assets.publishing import Output
-        from assets.validated.assets import collect_raw_files
+        from assets.validated.inputs import collect_raw_files
         from assets.validated.transform import validate_partition
 
         c = self.clock

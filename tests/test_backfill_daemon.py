@@ -30,7 +30,7 @@ def backfilled(tmp_path_factory):
     folder = root / "raw" / "zeek" / lake.raw_sensors()[0] / BAD.isoformat()
     # a well-formed SCTP record: validation keeps it, the conn suite does not allow it
     record = conn_record(epoch(BAD, 12), "CSCTP00000000001", proto="sctp")
-    (folder / "conn.12:00:00-13:00:00.sctp.log").write_text(tsv_block(CONN_FIELDS, [record]))
+    (folder / "conn.12_00_00-13_00_00.log").write_text(tsv_block(CONN_FIELDS, [record]))
     instance = dg.DagsterInstance.from_config(str(home))
     summary = materialize_range(
         DAYS[0],

@@ -121,11 +121,17 @@ def dns(query, answers, ttls=None, *, t=50.0, client=CLIENT, uid="D1"):
 
 
 def ssl(uid, server_name, *, t=100.0):
-    return {"ts": at(t), "uid": uid, "id_orig_h": CLIENT, "server_name": server_name}
+    return {
+        "ts": at(t),
+        "uid": uid,
+        "id_orig_h": CLIENT,
+        "server_name": server_name,
+        "sensor": "s1",
+    }
 
 
 def http(uid, host, *, t=100.0):
-    return {"ts": at(t), "uid": uid, "id_orig_h": CLIENT, "host": host}
+    return {"ts": at(t), "uid": uid, "id_orig_h": CLIENT, "host": host, "sensor": "s1"}
 
 
 @lru_cache(maxsize=1)

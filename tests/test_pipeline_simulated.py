@@ -67,7 +67,12 @@ def test_materialisation_metadata_reconciles_raw_valid_and_quarantined(simulated
     for m in mats:
         md = {k: v.value for k, v in m.metadata.items()}
         assert md["raw_records"] == (
-            md["valid"] - md["from_later_folders"] + md["quarantined"] + md["to_earlier_partitions"]
+            md["valid"]
+            - md["from_later_folders"]
+            - md["from_earlier_folders"]
+            + md["quarantined"]
+            + md["to_earlier_partitions"]
+            + md["to_later_partitions"]
         ), m.asset_key
 
 

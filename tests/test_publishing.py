@@ -198,7 +198,7 @@ def range_with_a_bad_day(tmp_path_factory):
     sensor = lake.raw_sensors()[0]
     folder = root / "raw" / "zeek" / sensor / BAD_DAY.isoformat()
     record = conn_record(epoch(BAD_DAY, 12), "CSCTP00000000001", proto="sctp")
-    (folder / "conn.12:00:00-13:00:00.sctp.log").write_text(tsv_block(CONN_FIELDS, [record]))
+    (folder / "conn.12_00_00-13_00_00.log").write_text(tsv_block(CONN_FIELDS, [record]))
     result = run_days(str(root), RANGE[0], RANGE[-1], raise_on_error=False)
     return lake, result
 

@@ -322,8 +322,8 @@ CONN_DEFECTS = {
     ),
     "duplicate uid": (
         lambda df: df.with_columns(pl.lit("Cdup").alias("uid")),
-        "expect_column_values_to_be_unique",
-        "uid",
+        "expect_compound_columns_to_be_unique",  # uids are unique per sensor
+        "sensor,uid",
     ),
     "port out of range": (
         lambda df: df.with_columns(pl.lit(70000, dtype=pl.Int32).alias("id_resp_p")),
@@ -652,8 +652,8 @@ def test_uniqueness_across_days_is_not_a_failure_but_within_a_day_is():
     outcomes = validate_days([(DAYS[0], day), (DAYS[1], twice), (DAYS[2], day)], "validated.conn")
     assert [o.success for o in outcomes] == [True, False, True]
     (failure,) = outcomes[1].errors
-    assert failure["expectation"] == "expect_column_values_to_be_unique"
-    assert failure["column"] == "uid"
+    assert failure["expectation"] == "expect_compound_columns_to_be_unique"
+    assert failure["column"] == "sensor,uid"
 
 
 def test_compound_uniqueness_still_ignores_rows_missing_every_key_column(monkeypatch):
@@ -786,7 +786,7 @@ def test_text_keys_reach_ge_as_hashes_and_a_failure_quotes_the_text(uid_seen_by_
     )
     out = validate_frame(dup, "validated.conn", partition=DAY)
     (failure,) = out.errors
-    assert failure["expectation"] == "expect_column_values_to_be_unique"
+    assert failure["expectation"] == "expect_compound_columns_to_be_unique"
     assert "'Crepeated'" in failure["observed"]  # the text, from the exact re-run
     assert len(uid_seen_by_ge) == 2 and str(uid_seen_by_ge[-1].dtype) != "int64"
 
@@ -820,7 +820,7 @@ def test_ge_gets_one_group_of_columns_at_a_time(monkeypatch):
     frame = conn_frame()
     monkeypatch.setattr(gx_engine, "SMALL_TABLE_ROWS", frame.height)
     assert validate_frame(frame, "validated.conn", partition=DAY).success
-    assert widths and max(widths) == 1 < frame.width
+    assert widths and max(widths) == 2 < frame.width  # (sensor, uid) is the widest group
     widths.clear()
     monkeypatch.setattr(gx_engine, "SMALL_TABLE_ROWS", frame.height + 1)
     assert validate_frame(frame, "validated.conn", partition=DAY).success

@@ -69,7 +69,12 @@ def test_archive_every_record_lands_once(archive):
     for r in results.values():
         c = r.counts
         assert c["raw_records"] == (
-            c["valid"] - c["from_later_folders"] + c["quarantined"] + c["to_earlier_partitions"]
+            c["valid"]
+            - c["from_later_folders"]
+            - c["from_earlier_folders"]
+            + c["quarantined"]
+            + c["to_earlier_partitions"]
+            + c["to_later_partitions"]
         )
         assert r.valid.schema == pl.Schema(VALIDATED_SCHEMAS[table])
         # each partition holds only its own day

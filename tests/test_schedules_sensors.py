@@ -86,9 +86,9 @@ def test_late_file_requests_its_folder_day_and_the_lateness_window(sensor):
 
 def test_files_of_several_folders_and_sensors_are_merged(sensor):
     sensor.tick()
-    sensor.drop("s1/2017-04-08/dns.log")
-    sensor.drop("s2/2017-04-08/conn.log")
-    sensor.drop("s2/2017-04-20/conn.log.gz")
+    sensor.drop("s1/2017-04-08/dns.00:00:00-01:00:00.log")
+    sensor.drop("s2/2017-04-08/conn.00:00:00-01:00:00.log")
+    sensor.drop("s2/2017-04-20/conn.00:00:00-01:00:00.log.gz")
     sensor.drop("s2/ground_truth.json")  # not a dated folder: ignored
     assert sensor.tick() == ["2017-04-07", "2017-04-08", "2017-04-19", "2017-04-20"]
 
@@ -96,16 +96,27 @@ def test_files_of_several_folders_and_sensors_are_merged(sensor):
 def test_lateness_comes_from_the_environment(sensor, monkeypatch):
     monkeypatch.setenv("HERMIT_LATENESS_DAYS", "2")
     sensor.tick()
-    sensor.drop("s1/2017-04-09/http.log")
+    sensor.drop("s1/2017-04-09/http.00:00:00-01:00:00.log")
     assert sensor.tick() == ["2017-04-07", "2017-04-08", "2017-04-09"]
 
 
 def test_window_is_clipped_to_existing_partitions(sensor):
     sensor.tick()
-    sensor.drop("s1/2017-04-01/conn.log")  # the first partition: nothing before it
+    sensor.drop(
+        "s1/2017-04-01/conn.00:00:00-01:00:00.log"
+    )  # the first partition: nothing before it
     today = dt.datetime.now(dt.UTC).date()
-    sensor.drop(f"s1/{today.isoformat()}/conn.log")  # today is not a partition yet
+    sensor.drop(
+        f"s1/{today.isoformat()}/conn.00:00:00-01:00:00.log"
+    )  # today is not a partition yet
     assert sensor.tick() == ["2017-04-01", (today - dt.timedelta(days=1)).isoformat()]
+
+
+def test_an_unrotated_file_also_triggers_the_days_it_may_run_into(sensor, monkeypatch):
+    monkeypatch.setenv("HERMIT_UNROTATED_DAYS", "2")
+    sensor.tick()
+    sensor.drop("s1/2017-04-08/conn.log")  # e.g. `zeek -r` over a long capture
+    assert sensor.tick() == ["2017-04-07", "2017-04-08", "2017-04-09", "2017-04-10"]
 
 
 def test_a_rewritten_file_triggers_again(sensor):
@@ -118,13 +129,13 @@ def test_a_rewritten_file_triggers_again(sensor):
 
 def test_run_requests_carry_unique_run_keys(sensor):
     sensor.tick()
-    sensor.drop("s1/2017-04-05/a.log")
+    sensor.drop("s1/2017-04-05/a.01:00:00-02:00:00.log")
     context = dg.build_sensor_context(
         instance=sensor.instance, cursor=sensor.cursor, resources={"lake": sensor.resource}
     )
     first = late_raw_data(context)
     sensor.cursor = first.cursor
-    sensor.drop("s1/2017-04-05/b.log")
+    sensor.drop("s1/2017-04-05/b.01:00:00-02:00:00.log")
     context = dg.build_sensor_context(
         instance=sensor.instance, cursor=sensor.cursor, resources={"lake": sensor.resource}
     )

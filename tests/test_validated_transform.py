@@ -25,7 +25,8 @@ D = dt.date(2024, 4, 19)
 NEXT = D + dt.timedelta(days=1)
 
 
-def conn_file(rows, folder=D, name="conn.log", **kw):
+def conn_file(rows, folder=D, name="conn.00:00:00-01:00:00.log", **kw):
+    """A rotated file (an un-rotated `conn.log` may run past its folder's day)."""
     return raw_file(tsv_block(CONN_FIELDS, rows, **kw), folder, name)
 
 
@@ -33,8 +34,10 @@ def reconciles(counts: dict[str, int]) -> bool:
     return counts["raw_records"] == (
         counts["valid"]
         - counts["from_later_folders"]
+        - counts["from_earlier_folders"]
         + counts["quarantined"]
         + counts["to_earlier_partitions"]
+        + counts["to_later_partitions"]
     )
 
 
@@ -86,7 +89,9 @@ def test_each_bad_value_is_quarantined_with_its_reason(record, reason, needle):
     assert needle in q["detail"]
     assert q["line_number"] == 10
     assert q["raw"] == "\t".join(str(v) for v in record.values())
-    assert q["source_file"] == "zeek/s1/2024-04-19/conn.log" and q["sensor"] == "s1"
+    assert (
+        q["source_file"] == "zeek/s1/2024-04-19/conn.00:00:00-01:00:00.log" and q["sensor"] == "s1"
+    )
     assert result.counts[f"quarantined_{reason}"] == 1
 
 

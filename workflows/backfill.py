@@ -28,6 +28,7 @@ from rich.console import Console
 from assets.core.keys import JOB_NAME
 from assets.core.partitions import DAILY
 from workflows.backfill_summary import BackfillSummary, RunOutcome, _layers, _progress
+from workflows.run_sweep import fail_dead_runs, owner_tags
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -72,6 +73,7 @@ def materialize_range(
         from workflows.instance import get_instance
 
         instance = get_instance()
+    fail_dead_runs(instance)
     job = definitions.resolve_job_def(JOB_NAME)
     console = console or Console()
     lake = _lake_for(definitions, lake_root)
@@ -101,7 +103,7 @@ def materialize_range(
     if engine != "in_process":
         raise ValueError(f"engine {engine!r}: expected 'daemon' or 'in_process'")
     backfill_id = uuid.uuid4().hex[:8]
-    tags = {"hermit/trigger": "backfill", "hermit/backfill": backfill_id}
+    tags = {"hermit/trigger": "backfill", "hermit/backfill": backfill_id, **owner_tags()}
 
     if per_day:
         batches = [(k, {}) for k in keys]

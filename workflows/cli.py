@@ -110,8 +110,10 @@ def cmd_materialize(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from assets.report.build import check_report_name
     from workflows.report_run import materialize_report
 
+    check_report_name(args.name)
     compare = None
     if args.compare_start or args.compare_end:
         if not (args.compare_start and args.compare_end):

@@ -77,13 +77,20 @@ def _fingerprint(files: list[RawFile]) -> str:
 
 
 def affected_partitions(
-    files: Iterable[RawFile], lateness_days: int, first: dt.date, last: dt.date
+    files: Iterable[RawFile],
+    lateness_days: int,
+    first: dt.date,
+    last: dt.date,
+    unrotated_days: int = 0,
 ) -> list[dt.date]:
-    """A file in raw folder F can hold records of days F-L..F (time rule), so those partitions
-    change; kept within the partitions that exist (first..last)."""
+    """A file in raw folder F can hold records of days F-L..F (time rule), and an un-rotated
+    one of F-L..F+U, so those partitions change; kept within the partitions that exist."""
+    from assets.zeek.names import is_rotated
+
     days: set[dt.date] = set()
     for f in files:
-        for back in range(lateness_days + 1):
+        ahead = 0 if is_rotated(f.path) else unrotated_days
+        for back in range(-ahead, lateness_days + 1):
             day = f.day - dt.timedelta(days=back)
             if first <= day <= last:
                 days.add(day)
@@ -114,7 +121,10 @@ def late_raw_data(context: dg.SensorEvaluationContext, lake: LakeResource):
         return dg.SensorResult(skip_reason="no new raw files", cursor=cursor.dumps())
     last_key = DAILY.get_last_partition_key()
     last = dt.date.fromisoformat(last_key) if last_key else DAILY.start.date()
-    days = affected_partitions(new, lake.settings().lateness_days, DAILY.start.date(), last)
+    settings = lake.settings()
+    days = affected_partitions(
+        new, settings.lateness_days, DAILY.start.date(), last, settings.unrotated_days
+    )
     digest = hashlib.sha1("\n".join(f"{f.path}@{f.modified}" for f in new).encode()).hexdigest()[
         :12
     ]

@@ -1,4 +1,4 @@
-"""Hostname attribution: TLS SNI (by uid) > HTTP Host (by uid) > passive DNS > none.
+"""Hostname attribution: TLS SNI > HTTP Host (both by sensor and uid) > passive DNS > none.
 
 Passive DNS: the most recent DNS answer the same client (id_orig_h) received for the
 connection's responder address, at or before the connection start, still within the
@@ -38,24 +38,33 @@ def normalised_column(frame: pl.DataFrame, col: str, out: str, *, strip_port: bo
     return frame.join(names, on=col, how="left", maintain_order="left")
 
 
+# A connection is (sensor, uid): Zeek makes uids unique within one deployment only.
+KEY = ["sensor", "uid"]
+
+
+def _keyed(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
+    sensor = pl.col("sensor") if "sensor" in frame.columns else pl.lit(None)
+    return frame.select(sensor.cast(pl.String).alias("sensor"), "uid", *cols)
+
+
 def _first_per_uid(frame: pl.DataFrame, col: str) -> pl.DataFrame:
     return (
         frame.filter(pl.col(col).is_not_null() & pl.col("uid").is_not_null())
         .sort("ts")
-        .unique(subset="uid", keep="first")
-        .select("uid", col)
+        .unique(subset=KEY, keep="first")
+        .select(*KEY, col)
     )
 
 
 def sni_by_uid(ssl: pl.DataFrame) -> pl.DataFrame:
-    """uid -> first non-empty TLS server name of that connection."""
-    frame = normalised_column(ssl.select("uid", "ts", "server_name"), "server_name", "sni")
+    """(sensor, uid) -> first non-empty TLS server name of that connection."""
+    frame = normalised_column(_keyed(ssl, "ts", "server_name"), "server_name", "sni")
     return _first_per_uid(frame, "sni")
 
 
 def http_host_by_uid(http: pl.DataFrame) -> pl.DataFrame:
-    """uid -> Host header of the first request on that connection that had one."""
-    frame = http.select("uid", "ts", "host")
+    """(sensor, uid) -> Host header of the first request on that connection that had one."""
+    frame = _keyed(http, "ts", "host")
     frame = normalised_column(frame, "host", "http_host", strip_port=True)
     return _first_per_uid(frame, "http_host")
 
@@ -118,8 +127,9 @@ def attribute_hostnames(
     max_age_s: float = DNS_MAX_AGE_S,
 ) -> pl.DataFrame:
     """conn (with a ``_row`` index) + hostname, hostname_source, in DESIGN.md's precedence."""
-    out = conn.join(sni_by_uid(ssl), on="uid", how="left").join(
-        http_host_by_uid(http), on="uid", how="left"
+    # nulls_equal: a frame without sensors (null) still joins by uid alone
+    out = conn.join(sni_by_uid(ssl), on=KEY, how="left", nulls_equal=True).join(
+        http_host_by_uid(http), on=KEY, how="left", nulls_equal=True
     )
     need_dns = out.filter(pl.col("sni").is_null() & pl.col("http_host").is_null())
     pdns = passive_dns(

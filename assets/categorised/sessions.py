@@ -86,8 +86,8 @@ INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
         "conn_state",
     ),
     "dns": ("ts", "id_orig_h", "query", "answers", "ttls"),
-    "ssl": ("ts", "uid", "server_name", "subject"),
-    "http": ("ts", "uid", "host"),
+    "ssl": ("ts", "uid", "sensor", "server_name", "subject"),
+    "http": ("ts", "uid", "sensor", "host"),
 }
 
 

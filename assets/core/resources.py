@@ -24,7 +24,9 @@ class LakeResource(dg.ConfigurableResource):
         root = self.root or env.lake
         raw = self.raw_root or (env.raw if not self.root else f"{root.rstrip('/')}/raw")
         lateness = self.lateness_days if self.lateness_days >= 0 else env.lateness_days
-        return Settings(lake=root, raw=raw, lateness_days=lateness)
+        return Settings(
+            lake=root, raw=raw, lateness_days=lateness, unrotated_days=env.unrotated_days
+        )
 
     def get(self) -> Lake:
         if self._lake is None:

@@ -4,6 +4,7 @@ asset and by `hermit report`)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -57,6 +58,8 @@ def build_period_report(
     """Aggregate the period, render the HTML (and figures) into <lake>/reports/. The networks
     file (default: the bundled one) gives the home country and the questions to answer."""
     from assets.reference.questions import load_questions
+
+    check_report_name(name)
     from assets.report.compare import compare_periods
     from assets.report.figures import period_figures
     from assets.report.html import write_report
@@ -91,6 +94,19 @@ def build_period_report(
     if "headline" in figures and figures["headline"].height:
         headline = figures["headline"].row(0, named=True)
     return BuiltReport(html=str(path), days=days, headline=headline)
+
+
+_REPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_report_name(name: str) -> None:
+    """A report name is one file name in <lake>/reports/: letters, digits, `.`, `_`, `-`,
+    starting with a letter or digit (so no `..`, no `/`, no hidden file)."""
+    if not _REPORT_NAME.match(name) or ".." in name:
+        raise ValueError(
+            f"report name {name!r}: use letters, digits, '.', '_' and '-' (it names "
+            "<lake>/reports/<name>.html and cannot lead out of the lake)"
+        )
 
 
 def _home_country(networks_path: str | None = None) -> str | None:

@@ -1,8 +1,6 @@
 """Validated layer: raw Zeek logs -> typed Parquet tables and their quarantine, one pair per log."""
 
 import datetime as dt
-import functools
-import posixpath
 
 import dagster as dg
 
@@ -10,34 +8,11 @@ from assets.core.keys import CODE_VERSIONS, RAW_ZEEK
 from assets.core.metadata import spec_extras
 from assets.core.partitions import DAILY
 from assets.core.resources import LakeResource
-from assets.lake import Lake
 from assets.publishing import VOLUME_CHECK, LayerStep, Output, check_specs, partition_days
 from assets.validated.schemas import QUARANTINE_SCHEMA, VALIDATED_SCHEMAS
 
 GROUP = "validated"
 TABLES = ("conn", "dns", "ssl", "http")
-
-
-def collect_raw_files(lake: Lake, table: str, day: dt.date, lateness_days: int) -> list:
-    """Every raw file of `table`, in every sensor's folders day..day+L (the time rule)."""
-    from assets.validated.transform import RawFile, log_table
-
-    files = []
-    for sensor in lake.raw_sensors():
-        for offset in range(lateness_days + 1):
-            folder_day = day + dt.timedelta(days=offset)
-            for path in lake.raw_files(sensor, folder_day):
-                if log_table(posixpath.basename(path)) != table:
-                    continue
-                files.append(
-                    RawFile(
-                        source_file=lake.raw_relpath(path),
-                        folder_day=folder_day,
-                        sensor=sensor,
-                        load=functools.partial(lake.read_raw_bytes, path),
-                    )
-                )
-    return files
 
 
 def _validated_asset(table: str) -> dg.AssetsDefinition:
@@ -78,11 +53,14 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         pool="hermit_lake",
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
+        from assets.rawzone import RawInputMissing, check_raw_root
+        from assets.validated.inputs import collect_raw_inputs, guard_published, skipped_text
         from assets.validated.transform import validate_partition
         from assets.validated.volume import raw_volume, trailing_rows
 
         store = lake.get()
         lateness = lake.settings().lateness_days
+        unrotated = lake.settings().unrotated_days
         step = LayerStep(
             context,
             store,
@@ -99,12 +77,23 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                 return rows_in_run[d]
             return store.partition_rows("validated", table, d)
 
+        check_raw_root(store)
         with step:
             for day in partition_days(context):
-                files = collect_raw_files(store, table, day, lateness)
-                result = validate_partition(files, table, day, lateness)
+                inputs = collect_raw_inputs(store, table, day, lateness, unrotated)
+                files = inputs.files
+                result = validate_partition(files, table, day, lateness, unrotated)
+                try:
+                    guard_published(store, table, day, files, [result.valid, result.quarantine])
+                except RawInputMissing as e:
+                    step.fail_day(day, str(e))
+                    continue
                 counts = dict(result.counts)
                 counts["raw_files"] = len(files)
+                counts["skipped_files"] = len(inputs.skipped)
+                counts["skipped"] = skipped_text(inputs.skipped)
+                if inputs.skipped:
+                    context.log.warning(f"{table} {day}: skipped {skipped_text(inputs.skipped)}")
                 context.log.info(f"{table} {day}: {counts}")
                 volume = raw_volume(len(files), result.valid.height, trailing_rows(day, rows_of))
                 rows_in_run[day] = result.valid.height

@@ -149,6 +149,7 @@ REASONS = (
     "duplicate",
     "truncated_line",
     "corrupt_stream",
+    "unreadable_file",
 )
 
 # One record per key within a partition (and sensor: uids are unique per Zeek deployment).

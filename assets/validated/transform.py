@@ -5,6 +5,9 @@ folder F whose ts parses and falls in F-L <= day(ts) <= F belongs to partition d
 runs every other check on it; any other record of folder F (a line that does not parse, a
 missing or unparseable ts, a ts outside that window as `late`/`future`) is quarantined by
 partition F. So each raw record lands exactly once, in a validated table or a quarantine.
+An un-rotated file (`<log>.log`, no rotation stamp: e.g. `zeek -r` over a long capture) may
+run past its folder's day: its window is F-L <= day(ts) <= F+U, and partition D also reads
+the un-rotated files of folders D-U..D-1 (U = `unrotated_days`).
 
 Counting: a record is a data line (TSV), a JSON line, or one damaged-stream entry (the
 `corrupt_stream` entry of a gzip that breaks off counts as one record: it stands for the
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,10 +37,12 @@ from assets.validated.schemas import (
 )
 from assets.zeek.convert import REASON, convert, explain
 from assets.zeek.inflate import Inflated, inflate
-from assets.zeek.names import log_name
+from assets.zeek.names import is_rotated, log_name
 from assets.zeek.reader import read_inflated, read_zeek
 from assets.zeek.records import LINE, SOURCE, Segment
 
+# How many days past its folder's day an un-rotated `<log>.log` may run (HERMIT_UNROTATED_DAYS)
+UNROTATED_DAYS = 1
 _FILE = "__file"  # index of the file a duplicate came from (to quote its raw text)
 _SEG = "__seg"  # index of the segment within that file
 
@@ -62,14 +68,25 @@ def log_table(filename: str) -> str | None:
 
 
 def validate_partition(
-    files: Iterable[RawFile], table: str, day: dt.date, lateness_days: int = 1
+    files: Iterable[RawFile],
+    table: str,
+    day: dt.date,
+    lateness_days: int = 1,
+    unrotated_days: int = UNROTATED_DAYS,
 ) -> ValidationResult:
-    """Validate the records owned by partition `day` among `files` (folders day..day+L)."""
+    """Validate the records owned by partition `day` among `files`: those of folders
+    day..day+L, and the un-rotated files of folders day-U..day-1 (U = `unrotated_days`)."""
     if table not in ZEEK_FIELDS:
         raise ValueError(f"unknown table {table!r}; expected one of {sorted(ZEEK_FIELDS)}")
     last_folder = day + dt.timedelta(days=lateness_days)
+    first_folder = day - dt.timedelta(days=unrotated_days)
     ordered = sorted(
-        (f for f in files if day <= f.folder_day <= last_folder),
+        (
+            f
+            for f in files
+            if day <= f.folder_day <= last_folder
+            or (first_folder <= f.folder_day < day and not is_rotated(f.source_file))
+        ),
         key=lambda f: (f.folder_day, f.sensor, f.source_file),
     )
     fields, required = ZEEK_FIELDS[table], REQUIRED_FIELDS[table]
@@ -84,27 +101,40 @@ def validate_partition(
     rows: list[pl.DataFrame] = []
     parts: list[_Part] = []
     quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
-    counts = {"raw_records": 0, "to_earlier_partitions": 0, "from_later_folders": 0}
+    counts = {
+        "raw_records": 0,
+        "to_earlier_partitions": 0,
+        "to_later_partitions": 0,
+        "from_later_folders": 0,
+        "from_earlier_folders": 0,
+    }
+    forward = dt.timedelta(days=unrotated_days)
 
     def fold(batch: list[tuple[RawFile, int, int, Segment]]) -> None:
         """Convert a batch of segments alike (one folder, sensor and header) in one query:
         per-file work is mostly fixed cost, and hourly files of a quiet network are small."""
         raw_file = batch[0][0]
         seg = batch[0][3] if len(batch) == 1 else _joined(s for *_, s in batch)
-        kept, n_earlier = _owned_rows(
-            convert(seg, fields, required), raw_file.folder_day, day, lateness
+        ahead = dt.timedelta(0) if is_rotated(raw_file.source_file) else forward
+        kept, n_earlier, n_later = _owned_rows(
+            convert(seg, fields, required), raw_file.folder_day, day, lateness, ahead
         )
         if raw_file.folder_day == day:
             counts["to_earlier_partitions"] += n_earlier
-        else:
+            counts["to_later_partitions"] += n_later
+        elif raw_file.folder_day > day:
             counts["from_later_folders"] += kept.height
+        else:
+            counts["from_earlier_folders"] += kept.height
         if kept.height and kept[REASON].null_count() < kept.height:
             flagged = kept.filter(pl.col(REASON).is_not_null())
             for i, (f, _, _, original) in enumerate(batch):
                 mine = flagged if len(batch) == 1 else flagged.filter(pl.col(SOURCE) == i)
                 if mine.height:
                     quarantined.append(
-                        _quarantine_rows(mine, f, original, fields, required, lateness_days)
+                        _quarantine_rows(
+                            mine, f, original, fields, required, lateness_days, unrotated_days
+                        )
                     )
             kept = kept.filter(pl.col(REASON).is_null())
         if kept.height == 0:
@@ -194,6 +224,7 @@ def _batch_key(raw_file: RawFile, seg: Segment) -> tuple:
     return (
         raw_file.folder_day,
         raw_file.sensor,
+        is_rotated(raw_file.source_file),  # un-rotated files have a wider time window
         tuple(seg.frame.schema.items()),
         tuple(seg.types.items()),
         seg.separator,
@@ -242,7 +273,26 @@ def _inflated_ahead(files: list[RawFile]) -> Iterator[tuple[RawFile, Inflated]]:
 
 
 def _load_inflated(raw_file: RawFile) -> Inflated:
-    return inflate(raw_file.load())
+    """The file inflated; a file that cannot be read (a symlink loop, no permission, gone
+    since it was listed) is one `unreadable_file` entry naming it, and the day goes on."""
+    try:
+        stored = raw_file.load()
+    except OSError as e:
+        if not _about_the_file(e):
+            raise  # storage trouble (after the lake's retries): fail, never drop the file
+        return Inflated(b"", f"cannot read {raw_file.source_file}: {e}", "unreadable_file")
+    return inflate(stored, gzip_expected=raw_file.source_file.endswith(".gz"))
+
+
+# errors that say something about the file itself, not about the storage: retrying or waiting
+# cannot change them, so the file is quarantined and the day goes on
+_FILE_ERRNOS = {errno.ELOOP, errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ENOTDIR}
+
+
+def _about_the_file(e: OSError) -> bool:
+    return isinstance(e, PermissionError | FileNotFoundError | IsADirectoryError) or (
+        e.errno in _FILE_ERRNOS
+    )
 
 
 @dataclass(frozen=True)
@@ -256,24 +306,35 @@ class _Part:
 
 
 def _owned_rows(
-    converted: pl.DataFrame, folder: dt.date, day: dt.date, lateness: dt.timedelta
-) -> tuple[pl.DataFrame, int]:
+    converted: pl.DataFrame,
+    folder: dt.date,
+    day: dt.date,
+    lateness: dt.timedelta,
+    ahead: dt.timedelta,
+) -> tuple[pl.DataFrame, int, int]:
     """Rows of one segment (of folder `folder`) that partition `day` owns, with late/future
-    marked; and how many of the folder's rows belong to earlier partitions."""
+    marked; and how many of the folder's rows belong to earlier and to later partitions.
+
+    A record of folder F is in window when F-L <= day(ts) <= F+A (A = `ahead`: 0 for a rotated
+    file, U for an un-rotated one, which may run past its folder's day)."""
     ts = pl.col("ts")
     # compare instants with day boundaries (cheaper than deriving a date per row)
-    in_window = ts.is_between(_midnight(folder - lateness), _midnight(folder + _DAY), "left")
+    in_window = ts.is_between(
+        _midnight(folder - lateness), _midnight(folder + ahead + _DAY), "left"
+    )
     on_day = ts.is_between(_midnight(day), _midnight(day + _DAY), "left")
     if folder == day:
         keep = ~in_window.fill_null(False) | on_day
         outside = ~in_window & pl.col(REASON).is_null()
         earlier = in_window & (ts < _midnight(day))
+        later = in_window & (ts >= _midnight(day + _DAY))
     else:
         keep = on_day.fill_null(False)
-        outside = earlier = pl.lit(False)
-    n_keep, n_earlier, n_outside = converted.select(
+        outside = earlier = later = pl.lit(False)
+    n_keep, n_earlier, n_later, n_outside = converted.select(
         keep.sum().alias("keep"),
         earlier.fill_null(False).sum().alias("earlier"),
+        later.fill_null(False).sum().alias("later"),
         outside.fill_null(False).sum().alias("outside"),
     ).row(0)
     kept = converted if n_keep == converted.height else converted.filter(keep)
@@ -286,7 +347,7 @@ def _owned_rows(
         kept = kept.with_columns(
             pl.when(outside.fill_null(False)).then(late).otherwise(pl.col(REASON)).alias(REASON)
         )
-    return kept, n_earlier
+    return kept, n_earlier, n_later
 
 
 def _midnight(day: dt.date) -> dt.datetime:
@@ -395,12 +456,15 @@ def _quarantine_rows(
     fields: dict[str, str],
     required: tuple[str, ...],
     lateness_days: int,
+    unrotated_days: int,
 ) -> pl.DataFrame:
     """Quarantine entries (with detail and raw line text) for flagged records of a segment."""
     explained = explain(seg, flagged[LINE], fields, required)
+    ahead = 0 if is_rotated(raw_file.source_file) else unrotated_days
+    detail = _rule_detail(raw_file.folder_day, lateness_days, ahead)
     return flagged.join(explained, on=LINE, how="left").select(
         pl.col(REASON).alias("reason"),
-        pl.coalesce(_rule_detail(raw_file.folder_day, lateness_days), "detail").alias("detail"),
+        pl.coalesce(detail, "detail").alias("detail"),
         pl.lit(raw_file.source_file).alias("source_file"),
         pl.col(LINE).alias("line_number"),
         "raw",
@@ -408,7 +472,7 @@ def _quarantine_rows(
     )
 
 
-def _rule_detail(folder_day: dt.date, lateness_days: int) -> pl.Expr:
+def _rule_detail(folder_day: dt.date, lateness_days: int, ahead_days: int = 0) -> pl.Expr:
     """Detail of the time-rule reasons (null for the others: `explain` words those)."""
     ts = pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
     folder = pl.lit(folder_day.isoformat())
@@ -424,6 +488,15 @@ def _rule_detail(folder_day: dt.date, lateness_days: int) -> pl.Expr:
             )
         )
         .when(reason == "future")
-        .then(pl.format("ts {} is after its folder {}", ts, folder))
+        .then(
+            pl.format("ts {} is after its folder {}", ts, folder)
+            if not ahead_days
+            else pl.format(
+                "ts {} is more than {} day(s) after its folder {} (HERMIT_UNROTATED_DAYS)",
+                ts,
+                pl.lit(ahead_days),
+                folder,
+            )
+        )
         .otherwise(None)
     )

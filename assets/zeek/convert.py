@@ -71,7 +71,8 @@ def explain(
     rows = seg.frame.filter(pl.col(LINE).is_in(lines.implode()))
     plan = _Plan(seg, fields, required)
     typed = plan.typed(rows)
-    detail = typed.select(plan.detail()).to_series()
+    # with_columns: a detail without any check is a literal, broadcast to every row
+    detail = typed.with_columns(plan.detail()).get_column("detail")
     return pl.DataFrame({LINE: rows[LINE], "detail": detail, "raw": seg.raw_text(rows)})
 
 
@@ -96,6 +97,7 @@ class _Plan:
         ts = next((f for f in self.fields if f.zeek_type == "time" and f.present_in_segment), None)
         if (
             ts is not None
+            and self.seg.frame.schema[ts.name] == pl.String  # a number cannot be ISO text
             and out[ts.column].null_count() > 0
             and out.select((pl.col(ts.column).is_null() & self._present(ts)).any()).item()
         ):

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 
 import polars as pl
+
+_JSON_ERRORS = "hermit-zeek-json-escape"
+
+
+def _json_escape(err: UnicodeDecodeError) -> tuple[str, int]:
+    # `\\xNN` inside a JSON string decodes to the text `\xNN`, as Zeek's JSON writer escapes it
+    bad = err.object[err.start : err.end]
+    return "".join(f"\\\\x{b:02x}" for b in bad), err.end  # type: ignore[union-attr]
+
+
+codecs.register_error(_JSON_ERRORS, _json_escape)
+
+
+def text_of(data: bytes) -> str:
+    r"""Log bytes as text: bytes that are not UTF-8 become Zeek's own `\xNN` escape (never a
+    silent U+FFFD), so the value is kept faithfully and reads as Zeek would have written it."""
+    return data.decode("utf-8", errors="backslashreplace")
+
+
+def json_text_of(data: bytes) -> str:
+    """`text_of` for JSON lines: the escape is written so that JSON decoding yields `\\xNN`."""
+    return data.decode("utf-8", errors=_JSON_ERRORS)
+
 
 _ESCAPE = re.compile(rb"\\x([0-9a-fA-F]{2})")
 

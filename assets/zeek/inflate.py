@@ -7,8 +7,6 @@ import zlib
 from dataclasses import dataclass
 
 GZIP_MAGIC = b"\x1f\x8b"
-# Salvage granularity: zlib notices damage only a little after it, and the output of the call
-# that fails is dropped, so small input chunks keep most good lines and little junk.
 _CHUNK = 1 << 16
 
 
@@ -16,18 +14,22 @@ _CHUNK = 1 << 16
 class Inflated:
     data: bytes
     error: str | None  # why the stream stopped early; None when it was complete
+    reason: str = "corrupt_stream"  # the quarantine reason of `error`
 
 
 def is_gzip(data: bytes) -> bool:
     return data[:2] == GZIP_MAGIC
 
 
-def inflate(data: bytes) -> Inflated:
+def inflate(data: bytes, gzip_expected: bool = False) -> Inflated:
     """Decompress gzip bytes (several members allowed); plain bytes pass through.
 
-    On a damaged or truncated stream, returns all bytes inflated before the damage and the
-    error text, never raises.
+    On a damaged or truncated stream, returns all bytes inflated before the damage (as much as
+    `zcat` writes) and the error text, never raises. `gzip_expected` (a `.gz` name): an empty
+    file is then a damaged stream, not an empty log.
     """
+    if gzip_expected and not data:
+        return Inflated(data, "empty file where a gzip stream was expected")
     if not is_gzip(data):
         return Inflated(data, None)
     try:
@@ -53,9 +55,11 @@ def _inflate_chunked(data: bytes, out: list[bytes]) -> str | None:
             chunk = data[pos : pos + _CHUNK]
             if not chunk:
                 return "unexpected end of compressed stream"
+            before = d.copy()
             try:
                 out.append(d.decompress(chunk))
             except zlib.error as e:
+                out.append(_salvage(before, chunk))
                 return f"corrupt compressed stream: {e}"
             pos += len(chunk)
         # unused_data belongs to the next member
@@ -63,3 +67,15 @@ def _inflate_chunked(data: bytes, out: list[bytes]) -> str | None:
         if pos <= member_start:
             return "corrupt compressed stream"
     return None
+
+
+def _salvage(d, chunk: bytes) -> bytes:
+    """What `d` inflates of `chunk` before the damage: zlib drops the output of a call that
+    fails, so the damaged chunk is fed again a byte at a time (rare, and at most _CHUNK calls)."""
+    got = []
+    for i in range(len(chunk)):
+        try:
+            got.append(d.decompress(chunk[i : i + 1]))
+        except zlib.error:
+            break
+    return b"".join(got)

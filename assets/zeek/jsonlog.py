@@ -11,13 +11,14 @@ import json
 
 import polars as pl
 
+from assets.zeek.escapes import json_text_of
 from assets.zeek.records import LINE, RAW, Segment, ZeekRead, problems
 
 
 def read_json(data: bytes) -> ZeekRead:
     """Read Zeek JSON-lines bytes that end with a newline (or are empty)."""
     out = ZeekRead()
-    text = data.decode("utf-8", errors="replace")
+    text = json_text_of(data)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -37,6 +38,12 @@ def read_json(data: bytes) -> ZeekRead:
         ok = [_is_json_object(line) for line in shaped[RAW]]
         shaped = shaped.filter(pl.Series(ok, dtype=pl.Boolean))
         decoded = _decode_all(shaped[RAW])
+    if decoded is None:  # lines Python's json reads but polars refuses: find them one by one
+        ok = [_decode_all(pl.Series([line])) is not None for line in shaped[RAW]]
+        shaped = shaped.filter(pl.Series(ok, dtype=pl.Boolean))
+        decoded = _decode_all(shaped[RAW])
+    if decoded is None:  # never drop a line silently: what does not decode is a parse error
+        shaped = shaped.clear()
     bad = frame.join(shaped.select(LINE), on=LINE, how="anti")
     if bad.height:
         out.problems = problems(
@@ -73,9 +80,13 @@ def _decode_all(lines: pl.Series) -> pl.Series | None:
 
 def _is_json_object(line: str) -> bool:
     try:
-        return isinstance(json.loads(line), dict)
+        return isinstance(json.loads(line, parse_constant=_not_json), dict)
     except ValueError:
         return False
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")  # NaN, Infinity: Python's extension only
 
 
 def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:

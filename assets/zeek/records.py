@@ -48,7 +48,7 @@ class Segment:
         if self.text is not None:
             lines = self.text.split(b"\n")
             raws = [
-                lines[n - self.first_line].decode("utf-8", errors="replace").rstrip("\r")
+                lines[n - self.first_line].decode("utf-8", errors="backslashreplace").rstrip("\r")
                 for n in rows[LINE]
             ]
             return pl.Series("raw", raws, dtype=pl.String)

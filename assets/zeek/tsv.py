@@ -53,7 +53,7 @@ def read_tsv(data: bytes, numeric: Mapping[str, str] | None = None) -> ZeekRead:
 
 
 def _apply(header: Header, line: bytes, out: ZeekRead) -> Header:
-    header = apply_directive(header, line.decode("utf-8", errors="replace"))
+    header = apply_directive(header, line.decode("utf-8", errors="backslashreplace"))
     out.path = out.path or header.path
     out.comments = list(header.comments)
     return header
@@ -82,7 +82,7 @@ def _read_single_block(
     header = Header()
     for start, end in spans:
         header = _apply(header, data[start:end], out)
-    if not header.fields:
+    if not header.fields or _clash(header):
         return False
     frame = _fast_frame(data, header, top + 1, hint, comment_prefix="#")
     if frame is None:
@@ -124,10 +124,12 @@ def _read_span(
 ) -> int:
     """Parse the data lines of one span into a Segment (and problems); return next line no."""
     n_lines = span.count(b"\n")
-    if not header.fields:
+    clash = _clash(header)
+    if not header.fields or clash:
         lines = _split_lines(span)
         nums = list(range(line_no, line_no + len(lines)))
-        parts.append(problems("parse_error", nums, lines, "data line before any #fields header"))
+        why = clash or "data line before any #fields header"
+        parts.append(problems("parse_error", nums, lines, why))
         return line_no + n_lines
     frame = _fast_frame(span, header, line_no, hint)
     if frame is not None and frame.height != n_lines:
@@ -194,7 +196,10 @@ def _split_short_rows(
         return frame, problems("parse_error", [], [], [])
     numbers = frame.filter(short)[LINE].to_list()
     lines = text.split(b"\n")  # only when a file holds bad lines
-    raws = [lines[n - first_line].decode("utf-8", errors="replace").rstrip("\r") for n in numbers]
+    raws = [
+        lines[n - first_line].decode("utf-8", errors="backslashreplace").rstrip("\r")
+        for n in numbers
+    ]
     n = len(header.fields)
     details = [
         "blank line" if not r else f"{len(r.split(header.separator))} fields, header declares {n}"
@@ -203,8 +208,17 @@ def _split_short_rows(
     return frame.filter(~short), problems("parse_error", numbers, raws, details)
 
 
+def _clash(header: Header) -> str | None:
+    """Why the #fields header cannot name the columns (a field named twice), if so."""
+    fields = header.fields
+    if len(set(fields)) == len(fields):
+        return None
+    twice = sorted({f for f in fields if fields.count(f) > 1})
+    return f"#fields header names a field twice ({', '.join(twice)})"
+
+
 def _split_lines(span: bytes) -> list[str]:
-    text = span.decode("utf-8", errors="replace")
+    text = span.decode("utf-8", errors="backslashreplace")
     lines = text.split("\n")
     return lines[:-1] if lines and lines[-1] == "" else lines
 

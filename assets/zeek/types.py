@@ -68,9 +68,18 @@ def scalar_value(text: pl.Expr, zeek_type: str) -> pl.Expr:
             return text
 
 
+# Timestamps hermit accepts: the Unix epoch up to the end of year 9999 (what every reader of
+# the Parquet files, and polars' calendar arithmetic, can represent).
+MAX_EPOCH_SECONDS = 253_402_300_800.0
+
+
 def epoch_to_time(text: pl.Expr) -> pl.Expr:
+    """Epoch seconds -> time; null (a type_error) for text that is not a number, and for NaN,
+    infinities and instants outside MAX_EPOCH_SECONDS, so no value can make the cast raise."""
     # Float64 epoch seconds carry 6 decimals exactly enough for rounding to the microsecond
-    return (text.cast(pl.Float64, strict=False) * 1e6).round().cast(pl.Int64).cast(TIME)
+    seconds = text.cast(pl.Float64, strict=False)
+    sound = seconds.is_finite() & (seconds >= 0) & (seconds < MAX_EPOCH_SECONDS)
+    return pl.when(sound).then(seconds * 1e6).round().cast(pl.Int64, strict=False).cast(TIME)
 
 
 def iso_to_time(text: pl.Expr) -> pl.Expr:
