@@ -116,3 +116,14 @@ def test_layer_assets_carry_their_column_schema_owner_and_freshness():
     for key, spec in specs.items():
         if key.path[0] == "reporting":
             assert spec.freshness_policy is not None, key
+
+
+def test_dg_launch_runs_a_partition_range_of_the_daily_job():
+    """`dg launch --job daily_pipeline --partition-range` needs every asset of the job to have a
+    single-run backfill policy (the observed inputs live in their own job)."""
+    job = build_definitions().resolve_job_def("daily_pipeline")
+    graph = build_definitions().resolve_asset_graph()
+    for key in job.asset_layer.executable_asset_keys:
+        node = graph.get(key)
+        assert node.partitions_def == DAILY, key
+        assert node.backfill_policy == dg.BackfillPolicy.single_run(), key

@@ -43,6 +43,8 @@ def test_a_taxonomy_change_makes_categorised_and_reporting_stale(tmp_path):
         reference=ReferenceResource(taxonomy_path=str(taxonomy)),
     )
     with dg.instance_for_test(temp_dir=_home(tmp_path)) as instance:
+        # the inputs are observed first, as `hermit materialize` and the hourly schedule do
+        assert defs.resolve_job_def("observe_inputs").execute_in_process(instance=instance).success
         run = defs.resolve_job_def("daily_pipeline").execute_in_process(
             instance=instance, partition_key=DAY.isoformat()
         )

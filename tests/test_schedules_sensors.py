@@ -25,7 +25,19 @@ def test_nightly_tick_requests_yesterday():
     assert request.partition_key == "2017-04-10"
     assert nightly_pipeline.job_name == "daily_pipeline"
     assert nightly_pipeline.execution_timezone == "UTC"
-    assert nightly_pipeline.name == NIGHTLY_SCHEDULE and [nightly_pipeline] == SCHEDULES
+    assert nightly_pipeline.name == NIGHTLY_SCHEDULE and nightly_pipeline in SCHEDULES
+
+
+def test_inputs_are_observed_hourly_before_the_nightly_run():
+    from workflows.schedules import OBSERVE_SCHEDULE, observe_inputs_hourly
+
+    assert observe_inputs_hourly.name == OBSERVE_SCHEDULE and observe_inputs_hourly in SCHEDULES
+    assert observe_inputs_hourly.job_name == "observe_inputs"
+    ticks = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2017, 4, 11, 1, 55, tzinfo=dt.UTC)
+    )
+    assert observe_inputs_hourly.evaluate_tick(ticks).run_requests
+    assert observe_inputs_hourly.cron_schedule == "55 * * * *"
 
 
 def test_nightly_tick_just_after_midnight_in_another_zone_still_uses_utc():

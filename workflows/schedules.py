@@ -1,4 +1,5 @@
-"""Schedules: the nightly run of yesterday's partition through every daily layer."""
+"""Schedules: the nightly run of yesterday's partition through every daily layer, and the
+hourly observation of the pipeline's inputs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import dagster as dg
 
 from assets.core.partitions import DAILY
-from workflows.jobs import DAILY_PIPELINE_JOB
+from workflows.jobs import DAILY_PIPELINE_JOB, OBSERVE_INPUTS_JOB
 
 NIGHTLY_SCHEDULE = "daily_pipeline_nightly"
 # 02:00 UTC: yesterday's folder is closed and the first hours of today's folder (where records
@@ -38,4 +39,18 @@ def nightly_pipeline(context: dg.ScheduleEvaluationContext):
     return dg.RunRequest(run_key=f"nightly-{key}", partition_key=key)
 
 
-SCHEDULES = [nightly_pipeline]
+OBSERVE_SCHEDULE = "observe_inputs_hourly"
+# Five minutes before the hour: the nightly run at 02:00 is built on versions observed at 01:55.
+OBSERVE_CRON = os.environ.get("HERMIT_OBSERVE_CRON", "55 * * * *")
+
+observe_inputs_hourly = dg.ScheduleDefinition(
+    name=OBSERVE_SCHEDULE,
+    cron_schedule=OBSERVE_CRON,
+    execution_timezone="UTC",
+    job=OBSERVE_INPUTS_JOB,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    tags={"hermit/trigger": "observe"},
+    description="Observe the raw zone and the reference files every hour.",
+)
+
+SCHEDULES = [nightly_pipeline, observe_inputs_hourly]

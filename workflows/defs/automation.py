@@ -1,7 +1,7 @@
-"""The daily pipeline job, the nightly schedule and the late-data sensor."""
+"""The daily pipeline and input-observation jobs, their schedules and the late-data sensor."""
 
-from workflows.jobs import DAILY_PIPELINE_JOB
+from workflows.jobs import DAILY_PIPELINE_JOB, OBSERVE_INPUTS_JOB
 from workflows.schedules import SCHEDULES
 from workflows.sensors import SENSORS
 
-__all__ = ["DAILY_PIPELINE_JOB", "SCHEDULES", "SENSORS"]
+__all__ = ["DAILY_PIPELINE_JOB", "OBSERVE_INPUTS_JOB", "SCHEDULES", "SENSORS"]
