@@ -5,6 +5,7 @@ import dagster as dg
 
 from assets.categorised.assets import CATEGORISED_ASSETS
 from assets.core.resources import LakeResource, ReferenceResource
+from assets.flows.assets import FLOW_ASSETS
 from assets.report.assets import REPORT_ASSETS
 from assets.reporting.assets import REPORTING_ASSETS
 from assets.validated.assets import VALIDATED_ASSETS
@@ -20,7 +21,13 @@ def build_definitions(
     """The Definitions object (also used by tests and the `hermit` command, which may point
     the lake elsewhere)."""
     return dg.Definitions(
-        assets=[*VALIDATED_ASSETS, *CATEGORISED_ASSETS, *REPORTING_ASSETS, *REPORT_ASSETS],
+        assets=[
+            *VALIDATED_ASSETS,
+            *FLOW_ASSETS,
+            *CATEGORISED_ASSETS,
+            *REPORTING_ASSETS,
+            *REPORT_ASSETS,
+        ],
         jobs=[DAILY_PIPELINE_JOB],
         schedules=SCHEDULES,
         sensors=SENSORS,
