@@ -176,11 +176,7 @@ class PacketDecoder:
         state = self._domain.setdefault((exporter, buf.odid), {})
         for is_option, rec in decoded:
             if is_option:  # sampler and system tables describe the exporter, not flows
-                for key in (
-                    "systemInitTimeMilliseconds",
-                    "samplingInterval",
-                    "samplerRandomInterval",
-                ):
+                for key in _OPTION_KEYS:
                     if rec.get(key) is not None:
                         state[key] = rec[key]
                 continue
@@ -216,9 +212,7 @@ class PacketDecoder:
             if row.get("end_us") is None:
                 row["end_us"] = row["start_us"]
             if row.get("sampling_rate") is None:
-                row["sampling_rate"] = (
-                    state.get("samplingInterval") or state.get("samplerRandomInterval") or None
-                )
+                row["sampling_rate"] = _option_rate(state)
         self._uptime_rows.clear()
 
     def _problem(self, reason: str, detail: str, raw: bytes, number: int) -> None:
@@ -230,6 +224,30 @@ class PacketDecoder:
                 "problem_detail": detail,
             }
         )
+
+
+_OPTION_KEYS = (
+    "systemInitTimeMilliseconds",
+    "samplingInterval",
+    "samplerRandomInterval",
+    "samplingPacketInterval",
+    "samplingPacketSpace",
+    "samplingSize",
+    "samplingPopulation",
+)
+
+
+def _option_rate(state: dict) -> int | None:
+    """1-in-N from the exporter's sampler options (RFC 7011 / PSAMP RFC 5477 elements)."""
+    if state.get("samplingInterval") or state.get("samplerRandomInterval"):
+        return int(state.get("samplingInterval") or state["samplerRandomInterval"])
+    interval, space = state.get("samplingPacketInterval"), state.get("samplingPacketSpace")
+    if interval and space is not None:
+        return round((interval + space) / interval)
+    size, population = state.get("samplingSize"), state.get("samplingPopulation")
+    if size and population:
+        return round(population / size)
+    return None
 
 
 def _ipfix_records(buf, payload: bytes) -> tuple[list[tuple[bool, dict]], list[bytes]]:
@@ -308,8 +326,8 @@ def _v9_row(d: dict, number: int, export_ms: int, uptime: int, exporter: str | N
         d,
         start_us=start,
         end_us=end if end is not None else start,
-        src_addr=_addr(_first(d, "IPV4_SRC_ADDR", "IPV6_SRC_ADDR")),
-        dst_addr=_addr(_first(d, "IPV4_DST_ADDR", "IPV6_DST_ADDR")),
+        src_addr=_pick(d.get("IPV4_SRC_ADDR"), d.get("IPV6_SRC_ADDR")),
+        dst_addr=_pick(d.get("IPV4_DST_ADDR"), d.get("IPV6_DST_ADDR")),
         src_port=d.get("L4_SRC_PORT"),
         dst_port=d.get("L4_DST_PORT"),
         protocol=d.get("PROTOCOL"),
@@ -359,8 +377,8 @@ def _ipfix_row(rec: dict, number: int, export_us: int, exporter: str | None) -> 
         rec,
         start_us=start,
         end_us=end,
-        src_addr=_addr(_first(rec, "sourceIPv4Address", "sourceIPv6Address")),
-        dst_addr=_addr(_first(rec, "destinationIPv4Address", "destinationIPv6Address")),
+        src_addr=_pick(rec.get("sourceIPv4Address"), rec.get("sourceIPv6Address")),
+        dst_addr=_pick(rec.get("destinationIPv4Address"), rec.get("destinationIPv6Address")),
         src_port=rec.get("sourceTransportPort"),
         dst_port=rec.get("destinationTransportPort"),
         protocol=rec.get("protocolIdentifier"),
@@ -376,8 +394,14 @@ def _ipfix_row(rec: dict, number: int, export_us: int, exporter: str | None) -> 
     )
 
 
-def _addr(value) -> str | None:
-    return None if value is None else str(value)
+def _pick(v4, v6) -> str | None:
+    """The flow's address when a template carries both families: the one that is set (a
+    dual-stack template fills the other with zeros)."""
+    v4 = None if v4 is None else str(v4)
+    v6 = None if v6 is None else str(v6)
+    if v4 is not None and (v4 != "0.0.0.0" or v6 in (None, "::")):
+        return v4
+    return v6 if v6 is not None else v4
 
 
 def _row(number: int, decoded: dict, **values) -> dict:
