@@ -67,7 +67,7 @@ def detect(data: bytes, name: str = "") -> str:
 
 def _detect_text(data: bytes, name: str) -> str:
     text = data[:65536].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
-    if text.startswith("["):
+    if text.startswith("[") and text[1:].lstrip()[:1] in ("{", "]", ""):
         return "nfdump_json"
     if text.startswith("{"):
         first = text.split("\n", 1)[0]

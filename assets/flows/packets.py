@@ -319,6 +319,8 @@ def _v9_row(d: dict, number: int, export_ms: int, uptime: int, exporter: str | N
         start = int(created) * 1000
     if end is None and start is not None and d.get("NF_F_EVENT_TIME_MSEC"):
         end = int(d["NF_F_EVENT_TIME_MSEC"]) * 1000
+    if start is None:  # no flow times in the template: the packet's export time stands in
+        start = end = export_ms * 1000
     packets = _first(d, "IN_PKTS", "OUT_PKTS")
     octets = _first(d, "IN_BYTES", "OUT_BYTES", "NF_F_FWD_FLOW_DELTA_BYTES")
     return _row(

@@ -142,13 +142,20 @@ def _judge(records: pl.DataFrame | None, lateness_days: int) -> tuple[pl.DataFra
             ),
         ),
     ]
-    reason, detail = pl.col("problem"), pl.col("problem_detail")
-    for name, cond, text in checks:
-        fire = reason.is_null() & cond.fill_null(False)
-        reason, detail = (
-            pl.when(fire).then(pl.lit(name)).otherwise(reason),
-            pl.when(fire).then(text).otherwise(detail),
+    # the first check that fires names the reason (flat coalesces: nesting each check in the
+    # previous one's otherwise() would grow the expression exponentially)
+    fired = [cond.fill_null(False) for _, cond, _ in checks]
+    reason = pl.coalesce(
+        pl.col("problem"),
+        *[pl.when(f).then(pl.lit(n)) for f, (n, _, _) in zip(fired, checks, strict=True)],
+    )
+    detail = (
+        pl.when(pl.col("problem").is_not_null())
+        .then(pl.col("problem_detail"))
+        .otherwise(
+            pl.coalesce(*[pl.when(f).then(t) for f, (_, _, t) in zip(fired, checks, strict=True)])
         )
+    )
     judged = records.with_columns(reason.alias("__reason"), detail.alias("__detail"))
     sound = judged.filter(pl.col("__reason").is_null())
     typed = sound.select(
