@@ -44,11 +44,13 @@ def validate_flows(
     )
     counts = {"raw_records": 0, "to_earlier_partitions": 0, "from_later_folders": 0}
     formats: dict[str, int] = {}
-    kept: list[pl.DataFrame] = []
+    sound: list[pl.DataFrame] = []
+    bad: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
+    by_name = {f.source_file: f for f in ordered}
     for raw_file in ordered:
         rows, fmt = read_flow_file(raw_file.load(), posixpath.basename(raw_file.source_file))
         owner = _owner(raw_file.folder_day, lateness_days)
-        rows = rows.with_columns(owner.alias("__owner"))
+        rows = rows.with_row_index("__index").with_columns(owner.alias("__owner"))
         if raw_file.folder_day == day:
             counts["raw_records"] += rows.height
             formats[fmt] = formats.get(fmt, 0) + rows.height
@@ -57,15 +59,22 @@ def validate_flows(
         if raw_file.folder_day != day:
             counts["from_later_folders"] += mine.height
         if mine.height:
-            kept.append(
+            # judged file by file: only the flagged rows keep their raw text
+            good, flagged = _judge(
                 mine.with_columns(
                     pl.lit(raw_file.sensor).alias("exporter"),
                     pl.lit(raw_file.source_file).alias("source_file"),
                     pl.lit(raw_file.folder_day).alias("__folder"),
-                )
+                ),
+                lateness_days,
             )
-    records = pl.concat(kept, how="vertical") if kept else None
-    valid, quarantine = _judge(records, lateness_days)
+            sound.append(good)
+            bad.append(flagged)
+        del rows
+    valid, duplicates = _deduplicated(sound, by_name)
+    quarantine = pl.concat([*bad, duplicates], how="vertical_relaxed").sort(
+        "source_file", "line_number", nulls_last=True, maintain_order=True
+    )
     counts["valid"] = valid.height
     counts["quarantined"] = quarantine.height
     by_reason = dict(quarantine.group_by("reason").len().iter_rows())
@@ -85,9 +94,8 @@ def _owner(folder: dt.date, lateness_days: int) -> pl.Expr:
     )
 
 
-def _judge(records: pl.DataFrame | None, lateness_days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    if records is None or records.height == 0:
-        return pl.DataFrame(schema=FLOWS_SCHEMA), pl.DataFrame(schema=QUARANTINE_SCHEMA)
+def _judge(records: pl.DataFrame, lateness_days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One file's owned rows -> (typed sound rows, quarantine entries of the flagged ones)."""
     start = pl.col("start_us")
     folder_us = pl.col("__folder").cast(pl.Datetime("us")).dt.epoch("us")
     day_us = 86_400_000_000
@@ -177,22 +185,9 @@ def _judge(records: pl.DataFrame | None, lateness_days: int) -> tuple[pl.DataFra
         "format",
         "source_file",
         "line_number",
-        "raw",
+        "__index",
     )
-    dup = typed.select(pl.struct(DEDUP_KEY).is_first_distinct().not_()).to_series()
-    duplicates = typed.filter(dup).select(
-        pl.lit("duplicate").alias("reason"),
-        pl.lit(
-            "the same flow (exporter, times, addresses, ports, protocol, counts) "
-            "came before in this partition"
-        ).alias("detail"),
-        "source_file",
-        "line_number",
-        "raw",
-        "exporter",
-    )
-    valid = typed.filter(~dup).sort("start", maintain_order=True).select(list(FLOWS_SCHEMA))
-    bad = judged.filter(pl.col("__reason").is_not_null()).select(
+    flagged = judged.filter(pl.col("__reason").is_not_null()).select(
         pl.col("__reason").alias("reason"),
         pl.col("__detail").alias("detail"),
         "source_file",
@@ -200,11 +195,41 @@ def _judge(records: pl.DataFrame | None, lateness_days: int) -> tuple[pl.DataFra
         "raw",
         "exporter",
     )
-    quarantine = pl.concat([bad, duplicates], how="vertical_relaxed").select(
+    return typed, flagged.select([pl.col(c).cast(t) for c, t in QUARANTINE_SCHEMA.items()])
+
+
+def _deduplicated(
+    sound: list[pl.DataFrame], files: dict[str, RawFile]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The day's valid rows (first of each flow, by start) and quarantine entries for the
+    repeats, whose raw text is read again from their few files."""
+    if not sound:
+        return pl.DataFrame(schema=FLOWS_SCHEMA), pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    typed = pl.concat(sound, how="vertical")
+    dup = typed.select(pl.struct(DEDUP_KEY).is_first_distinct().not_()).to_series()
+    repeats = typed.filter(dup).select("source_file", "line_number", "__index", "exporter")
+    valid = typed.filter(~dup).sort("start", maintain_order=True).select(list(FLOWS_SCHEMA))
+    del typed
+    quoted = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
+    for (name,), group in repeats.group_by("source_file", maintain_order=True):
+        f = files[name]
+        rows = read_flow_file(f.load(), posixpath.basename(name))[0].with_row_index("__index")
+        text = rows.select("__index", "raw")
+        quoted.append(
+            group.join(text, on="__index", how="left").select(
+                pl.lit("duplicate").alias("reason"),
+                pl.lit(
+                    "the same flow (exporter, times, addresses, ports, protocol, counts) "
+                    "came before in this partition"
+                ).alias("detail"),
+                "source_file",
+                "line_number",
+                "raw",
+                "exporter",
+            )
+        )
+    return valid, pl.concat(quoted, how="vertical_relaxed").select(
         [pl.col(c).cast(t) for c, t in QUARANTINE_SCHEMA.items()]
-    )
-    return valid, quarantine.sort(
-        "source_file", "line_number", nulls_last=True, maintain_order=True
     )
 
 
