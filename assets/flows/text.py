@@ -133,18 +133,15 @@ def _typed(frame: pl.DataFrame, cols: dict, header: list[str]) -> pl.DataFrame:
         *[(c, converted[c]) for c in ("tcp_flags", "in_if", "out_if", "src_as", "dst_as")],
     ]
     bad = [(pl.col(c).is_not_null() & (pl.col(c) != "") & e.is_null(), c) for c, e in checked]
-    problem, detail = pl.col("problem"), pl.col("problem_detail")
-    for cond, name in reversed(bad):
-        problem = (
-            pl.when(pl.col("problem").is_null() & cond)
-            .then(pl.lit("type_error"))
-            .otherwise(problem)
-        )
-        detail = (
-            pl.when(pl.col("problem").is_null() & cond)
-            .then(pl.format(f"{name} {{}} does not convert", pl.col(name)))
-            .otherwise(detail)
-        )
+    field = pl.coalesce(*[pl.when(cond).then(pl.lit(name)) for cond, name in bad])
+    value = pl.coalesce(*[pl.when(cond).then(pl.col(name)) for cond, name in bad])
+    flagged = pl.col("problem").is_null() & field.is_not_null()
+    problem = pl.when(flagged).then(pl.lit("type_error")).otherwise(pl.col("problem"))
+    detail = (
+        pl.when(flagged)
+        .then(pl.format("{} {} does not convert", field, value))
+        .otherwise(pl.col("problem_detail"))
+    )
     out = frame.with_columns(
         **{k: v for k, v in converted.items()},
         sampling_rate=pl.lit(None, pl.Int64),

@@ -255,6 +255,6 @@ def _valid_v6(s: pl.Series) -> pl.Series:
         except (ValueError, TypeError):
             return False
 
-    uniq = s.unique().drop_nulls()
+    uniq = s.filter(s.str.contains(":", literal=True)).unique().drop_nulls()
     good = uniq.filter(pl.Series([ok(v) for v in uniq.to_list()], dtype=pl.Boolean))
     return s.is_in(good.implode())
