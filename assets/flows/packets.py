@@ -12,30 +12,24 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import struct
 from collections.abc import Iterable
 
 import polars as pl
 
+from assets.flows.decoded import first_value, flow_row, pick_address
+from assets.flows.ipfix_messages import (
+    OPTION_KEYS,
+    ipfix_row,
+    load_registry,
+    message_records,
+    option_rate,
+    unpadded,
+)
 from assets.flows.schema import READ_COLUMNS, empty_read
 
 _EPOCH = dt.datetime(1970, 1, 1)
 _U32 = 1 << 32
-
-
-def _ipfix_registry() -> None:
-    """Load IANA's information elements (and RFC 5103's reverse ones) into the ipfix
-    library's registry once; elements outside it decode as octet arrays by number."""
-    import ipfix.ie
-
-    if not _IPFIX_LOADED:
-        ipfix.ie.use_iana_default()
-        ipfix.ie.use_5103_default()
-        _IPFIX_LOADED.append(True)
-
-
-_IPFIX_LOADED: list[bool] = []
 
 
 class PacketDecoder:
@@ -105,7 +99,7 @@ class PacketDecoder:
         for flow in packet.flows:
             d = flow.data
             self.rows.append(
-                _row(
+                flow_row(
                     number,
                     d,
                     start_us=_uptime_us(export_ms, h.uptime, d["FIRST_SWITCHED"]),
@@ -161,26 +155,26 @@ class PacketDecoder:
         length = struct.unpack("!H", payload[2:4])[0]
         if length == 16 and len(payload) >= 16:
             return  # a header-only message (a keep-alive): no sets, no records
-        _ipfix_registry()
+        load_registry()
         buf = self._ipfix.get(exporter)
         if buf is None:
             buf = self._ipfix[exporter] = MessageBuffer()
         try:
-            decoded, missing = _ipfix_records(buf, payload)
+            decoded, missing = message_records(buf, payload)
         except ValueError as exc:
             if "bad template ID 0" not in str(exc):
                 raise
             # RFC 7011 lets a set end in padding; the library reads it as a template 0
-            decoded, missing = _ipfix_records(buf, _unpadded(payload))
+            decoded, missing = message_records(buf, unpadded(payload))
         export_us = int(buf.export_epoch) * 1_000_000
         state = self._domain.setdefault((exporter, buf.odid), {})
         for is_option, rec in decoded:
             if is_option:  # sampler and system tables describe the exporter, not flows
-                for key in _OPTION_KEYS:
+                for key in OPTION_KEYS:
                     if rec.get(key) is not None:
                         state[key] = rec[key]
                 continue
-            self.rows.append(_ipfix_row(rec, number, export_us, exporter))
+            self.rows.append(ipfix_row(rec, number, export_us, exporter))
             self._uptime_rows.append((self.rows[-1], rec, state, export_us))
         for raw in missing:
             set_id = struct.unpack("!H", raw[:2])[0]
@@ -212,7 +206,7 @@ class PacketDecoder:
             if row.get("end_us") is None:
                 row["end_us"] = row["start_us"]
             if row.get("sampling_rate") is None:
-                row["sampling_rate"] = _option_rate(state)
+                row["sampling_rate"] = option_rate(state)
         self._uptime_rows.clear()
 
     def _problem(self, reason: str, detail: str, raw: bytes, number: int) -> None:
@@ -224,62 +218,6 @@ class PacketDecoder:
                 "problem_detail": detail,
             }
         )
-
-
-_OPTION_KEYS = (
-    "systemInitTimeMilliseconds",
-    "samplingInterval",
-    "samplerRandomInterval",
-    "samplingPacketInterval",
-    "samplingPacketSpace",
-    "samplingSize",
-    "samplingPopulation",
-)
-
-
-def _option_rate(state: dict) -> int | None:
-    """1-in-N from the exporter's sampler options (RFC 7011 / PSAMP RFC 5477 elements)."""
-    if state.get("samplingInterval") or state.get("samplerRandomInterval"):
-        return int(state.get("samplingInterval") or state["samplerRandomInterval"])
-    interval, space = state.get("samplingPacketInterval"), state.get("samplingPacketSpace")
-    if interval and space is not None:
-        return round((interval + space) / interval)
-    size, population = state.get("samplingSize"), state.get("samplingPopulation")
-    if size and population:
-        return round(population / size)
-    return None
-
-
-def _ipfix_records(buf, payload: bytes) -> tuple[list[tuple[bool, dict]], list[bytes]]:
-    """Records of one message as (from an options template?, record); and the data sets
-    whose template is unknown."""
-    from ipfix.template import Template
-
-    def decode(tmpl, mbuf, offset, recinf=None):
-        rec, offset = Template.decode_namedict_from(tmpl, mbuf, offset, recinf=recinf)
-        return (tmpl.scopecount > 0, rec), offset
-
-    missing: list[bytes] = []
-    buf.unknown_data_set_hook = lambda _msg, raw: missing.append(bytes(raw))
-    buf.from_bytes(payload)
-    return list(buf.record_iterator(decode_fn=decode)), missing
-
-
-def _unpadded(message: bytes) -> bytes:
-    """The message with the zero padding at the end of its template sets removed."""
-    sets, offset = [], 16
-    while offset + 4 <= len(message):
-        set_id, length = struct.unpack("!HH", message[offset : offset + 4])
-        if length < 4:
-            break
-        body = message[offset + 4 : offset + length]
-        if set_id in (2, 3):
-            body = body.rstrip(b"\x00")
-            body += b"\x00" * (len(body) % 2)  # field specifiers are 2-byte aligned
-        sets.append(struct.pack("!HH", set_id, len(body) + 4) + body)
-        offset += length
-    body = b"".join(sets)
-    return message[:2] + struct.pack("!H", 16 + len(body)) + message[4:16] + body
 
 
 def _uptime_us(export_ms: int, uptime_ms: int, switched_ms: int) -> int:
@@ -302,14 +240,6 @@ def _split_v9(payload: bytes, templates: dict) -> tuple[bytes, list[tuple[int, b
     return b"".join(kept), missing
 
 
-def _first(d: dict, *keys: str):
-    for k in keys:
-        v = d.get(k)
-        if v is not None:
-            return v
-    return None
-
-
 def _v9_row(d: dict, number: int, export_ms: int, uptime: int, exporter: str | None) -> dict:
     first, last = d.get("FIRST_SWITCHED"), d.get("LAST_SWITCHED")
     start = _uptime_us(export_ms, uptime, first) if first is not None else None
@@ -321,15 +251,15 @@ def _v9_row(d: dict, number: int, export_ms: int, uptime: int, exporter: str | N
         end = int(d["NF_F_EVENT_TIME_MSEC"]) * 1000
     if start is None:  # no flow times in the template: the packet's export time stands in
         start = end = export_ms * 1000
-    packets = _first(d, "IN_PKTS", "OUT_PKTS")
-    octets = _first(d, "IN_BYTES", "OUT_BYTES", "NF_F_FWD_FLOW_DELTA_BYTES")
-    return _row(
+    packets = first_value(d, "IN_PKTS", "OUT_PKTS")
+    octets = first_value(d, "IN_BYTES", "OUT_BYTES", "NF_F_FWD_FLOW_DELTA_BYTES")
+    return flow_row(
         number,
         d,
         start_us=start,
         end_us=end if end is not None else start,
-        src_addr=_pick(d.get("IPV4_SRC_ADDR"), d.get("IPV6_SRC_ADDR")),
-        dst_addr=_pick(d.get("IPV4_DST_ADDR"), d.get("IPV6_DST_ADDR")),
+        src_addr=pick_address(d.get("IPV4_SRC_ADDR"), d.get("IPV6_SRC_ADDR")),
+        dst_addr=pick_address(d.get("IPV4_DST_ADDR"), d.get("IPV6_DST_ADDR")),
         src_port=d.get("L4_SRC_PORT"),
         dst_port=d.get("L4_DST_PORT"),
         protocol=d.get("PROTOCOL"),
@@ -345,99 +275,9 @@ def _v9_row(d: dict, number: int, export_ms: int, uptime: int, exporter: str | N
     )
 
 
-_IPFIX_START = (
-    "flowStartMilliseconds",
-    "flowStartMicroseconds",
-    "flowStartNanoseconds",
-    "flowStartSeconds",
-)
-_IPFIX_END = ("flowEndMilliseconds", "flowEndMicroseconds", "flowEndNanoseconds", "flowEndSeconds")
-
-
-def _ipfix_time(rec: dict, absolute: tuple[str, ...], delta: str, export_us: int) -> int | None:
-    value = _first(rec, *absolute)
-    if isinstance(value, dt.datetime):
-        naive = (
-            value.replace(tzinfo=None)
-            if value.tzinfo is None
-            else value.astimezone(dt.UTC).replace(tzinfo=None)
-        )
-        return (naive - _EPOCH) // dt.timedelta(microseconds=1)
-    if isinstance(value, int | float):
-        return int(value * 1_000_000)
-    if rec.get(delta) is not None:
-        return export_us - int(rec[delta])
-    return None  # maybe an uptime: resolved once the file's option records are known
-
-
-def _ipfix_row(rec: dict, number: int, export_us: int, exporter: str | None) -> dict:
-    start = _ipfix_time(rec, _IPFIX_START, "flowStartDeltaMicroseconds", export_us)
-    end = _ipfix_time(rec, _IPFIX_END, "flowEndDeltaMicroseconds", export_us)
-    address = _first(rec, "exporterIPv4Address", "exporterIPv6Address")
-    return _row(
-        number,
-        rec,
-        start_us=start,
-        end_us=end,
-        src_addr=_pick(rec.get("sourceIPv4Address"), rec.get("sourceIPv6Address")),
-        dst_addr=_pick(rec.get("destinationIPv4Address"), rec.get("destinationIPv6Address")),
-        src_port=rec.get("sourceTransportPort"),
-        dst_port=rec.get("destinationTransportPort"),
-        protocol=rec.get("protocolIdentifier"),
-        packets=_first(rec, "packetDeltaCount", "packetTotalCount"),
-        bytes=_first(rec, "octetDeltaCount", "octetTotalCount"),
-        tcp_flags=rec.get("tcpControlBits"),
-        in_if=rec.get("ingressInterface"),
-        out_if=rec.get("egressInterface"),
-        src_as=rec.get("bgpSourceAsNumber"),
-        dst_as=rec.get("bgpDestinationAsNumber"),
-        sampling_rate=_first(rec, "samplingInterval", "samplerRandomInterval") or None,
-        exporter_address=exporter or (str(address) if address is not None else None),
-    )
-
-
-def _pick(v4, v6) -> str | None:
-    """The flow's address when a template carries both families: the one that is set (a
-    dual-stack template fills the other with zeros)."""
-    v4 = None if v4 is None else str(v4)
-    v6 = None if v6 is None else str(v6)
-    if v4 is not None and (v4 != "0.0.0.0" or v6 in (None, "::")):
-        return v4
-    return v6 if v6 is not None else v4
-
-
-def _row(number: int, decoded: dict, **values) -> dict:
-    values["counts_scaled"] = False  # an exporter's counts are never scaled by a collector
-    values["line_number"] = number
-    values["raw"] = json.dumps(decoded, default=str, sort_keys=True)
-    for k in ("tcp_flags", "in_if", "out_if", "src_as", "dst_as", "sampling_rate"):
-        if isinstance(values.get(k), bytes):
-            values[k] = int.from_bytes(values[k], "big")
-    return values
-
-
 def decode_packets(payloads: Iterable[tuple[bytes, str | None]]) -> pl.DataFrame:
     """Flow rows of export packets given in order as (payload, exporter address)."""
     decoder = PacketDecoder()
     for number, (payload, exporter) in enumerate(payloads, start=1):
         decoder.add(payload, number, exporter)
     return decoder.frame()
-
-
-def ipfix_messages(data: bytes) -> tuple[list[bytes], str | None]:
-    """An RFC 5655 file split into its messages; and why it stops early, if it does."""
-    out, offset = [], 0
-    while offset < len(data):
-        if len(data) - offset < 16:
-            return out, f"{len(data) - offset} bytes after the last message: a truncated header"
-        version, length = struct.unpack("!HH", data[offset : offset + 4])
-        if version != 10 or length < 16:
-            return (
-                out,
-                f"byte {offset}: not an IPFIX message header (version {version}, length {length})",
-            )
-        if offset + length > len(data):
-            return out, f"byte {offset}: message of {length} bytes cut off at {len(data) - offset}"
-        out.append(data[offset : offset + length])
-        offset += length
-    return out, None

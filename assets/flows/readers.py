@@ -11,9 +11,10 @@ import polars as pl
 
 from assets.flows.capture import udp_payloads
 from assets.flows.detect import detect, inflate
+from assets.flows.ipfix_messages import ipfix_messages
 from assets.flows.jsonflows import read_json_flows
 from assets.flows.nfcapd import read_nfcapd
-from assets.flows.packets import PacketDecoder, ipfix_messages
+from assets.flows.packets import PacketDecoder
 from assets.flows.schema import empty_read, problem_rows
 from assets.flows.text import read_nfdump_csv
 
