@@ -81,8 +81,6 @@ def read_json_flows(text: str, kind: str) -> pl.DataFrame:
                 }
             )
             continue
-        if row is None:  # nfdump's non-flow records (exporter, sampler statistics)
-            continue
         rows.append(row | {"line_number": number, "raw": raw_text})
     return pl.DataFrame(rows, schema=READ_COLUMNS, orient="row") if rows else empty_read()
 
@@ -176,11 +174,12 @@ def _flags(rec: dict, key: str) -> int | None:
     return _int(rec, key)
 
 
-def _nfdump(rec: dict) -> dict | None:
-    if rec.get("type") not in (None, "FLOW"):
-        return None
+def _nfdump(rec: dict) -> dict:
+    # FLOW records, and NSEL / NEL firewall and NAT EVENT records, which carry a flow too
     start = _iso_us(rec, "first", "t_first")
     end = _iso_us(rec, "last", "t_last")
+    if end == 0:  # an event with no last-seen time prints the epoch
+        end = None
     sampled = _int(rec, "sampled")
     return {
         "start_us": start,
