@@ -280,3 +280,13 @@ def test_unsupported_and_unknown_files_are_one_clear_entry_each():
 def test_reader_reports_its_format():
     frame, fmt = read_flow_file(gzip.compress(OLD_CSV.encode()), "x.csv.gz")
     assert fmt == "nfdump_csv" and frame.height == 2
+
+
+def test_nsel_event_records_are_flows_not_dropped():
+    """nfdump prints a Cisco ASA's NSEL records as type EVENT, with the epoch for a missing
+    last-seen time: each is one flow (start = end), none silently dropped."""
+    event = _nfdump_json_record(type="EVENT", last="1970-01-01T00:00:00.000", event="DELETE")
+    result = _validate(raw_file(json.dumps([event, _nfdump_json_record()]).encode(), "x.json", DAY))
+    assert result.valid.height == 2 and result.quarantine.height == 0
+    row = result.valid.filter(pl.col("end") == pl.col("start"))
+    assert row.height == 1 and row["start"][0] == T0 + dt.timedelta(milliseconds=250)
