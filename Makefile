@@ -24,3 +24,4 @@ dev: setup
 
 bench: setup
 	$(UV) run --group bench python bench/run.py
+	$(UV) run python bench/flows.py --records 1000000

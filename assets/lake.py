@@ -402,10 +402,10 @@ class Lake:
     def is_raw_local(self) -> bool:
         return _is_local(self.raw_fs)
 
-    def raw_inventory(self) -> list[RawFile]:
-        """Every raw log file in a dated folder (`raw/zeek/<sensor>/<YYYY-MM-DD>/<file>`), with
-        its arrival time; what the late-data sensor watches."""
-        base = self.raw_path("zeek")
+    def raw_inventory(self, zone: str = "zeek") -> list[RawFile]:
+        """Every raw file in a dated folder (`raw/<zone>/<sensor>/<YYYY-MM-DD>/<file>`, zone
+        `zeek` or `flows`), with its arrival time; what the late-data sensor watches."""
+        base = self.raw_path(zone)
         self.raw_fs.invalidate_cache(base)
         try:
             found = with_retries(lambda: self.raw_fs.find(base, detail=True))

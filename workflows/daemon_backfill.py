@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import dagster as dg
 from rich.console import Console
 
-from assets.core.keys import JOB_NAME, RAW_ZEEK, REFERENCE_KEYS
+from assets.core.keys import JOB_NAME, RAW_FLOWS, RAW_ZEEK, REFERENCE_KEYS
 from workflows.asset_backfill import (
     backfill_runs,
     backfill_targets,
@@ -98,7 +98,7 @@ def _observe_inputs(instance, definitions: dg.Definitions, lake_root: str | None
         resources["lake"] = LakeResource(root=lake_root)
     result = dg.materialize(
         [*definitions.assets],
-        selection=[RAW_ZEEK, *REFERENCE_KEYS],
+        selection=[RAW_ZEEK, RAW_FLOWS, *REFERENCE_KEYS],
         resources=resources,
         instance=instance,
         tags={"hermit/trigger": "backfill"},

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.core.keys import JOB_NAME, RAW_ZEEK, REFERENCE_KEYS
+from assets.core.keys import JOB_NAME, RAW_FLOWS, RAW_ZEEK, REFERENCE_KEYS
 
 PIPELINE_GROUPS = ("validated", "categorised", "reporting")
 OBSERVE_JOB_NAME = "observe_inputs"
@@ -17,7 +17,7 @@ DAILY_PIPELINE_JOB = dg.define_asset_job(
 
 OBSERVE_INPUTS_JOB = dg.define_asset_job(
     name=OBSERVE_JOB_NAME,
-    selection=dg.AssetSelection.assets(RAW_ZEEK, *REFERENCE_KEYS),
+    selection=dg.AssetSelection.assets(RAW_ZEEK, RAW_FLOWS, *REFERENCE_KEYS),
     description="Observe the raw zone (files and bytes per day) and the reference files (their "
     "content hash): a changed taxonomy then shows the partitions built on the old one stale.",
 )

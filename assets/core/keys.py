@@ -3,6 +3,7 @@
 import dagster as dg
 
 RAW_ZEEK = dg.AssetKey(["raw", "zeek"])
+RAW_FLOWS = dg.AssetKey(["raw", "flows"])
 REFERENCE_NETWORKS = dg.AssetKey(["reference", "networks"])
 REFERENCE_TAXONOMY = dg.AssetKey(["reference", "taxonomy"])
 REFERENCE_KEYS = (REFERENCE_NETWORKS, REFERENCE_TAXONOMY)
@@ -10,4 +11,4 @@ REFERENCE_KEYS = (REFERENCE_NETWORKS, REFERENCE_TAXONOMY)
 JOB_NAME = "daily_pipeline"
 
 # Bumped when a layer's code changes what it writes, so Dagster shows its partitions stale.
-CODE_VERSIONS = {"validated": "2", "categorised": "2", "reporting": "2"}
+CODE_VERSIONS = {"validated": "2", "flows": "1", "categorised": "2", "reporting": "2"}

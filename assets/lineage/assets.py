@@ -1,4 +1,4 @@
-"""Observable source assets: the raw Zeek zone (files and bytes per folder day) and the
+"""Observable source assets: the raw zones, Zeek and flows (files and bytes per folder day), and the
 reference files (networks, taxonomy), whose content hash is their data version."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.core.keys import RAW_ZEEK, REFERENCE_NETWORKS, REFERENCE_TAXONOMY
+from assets.core.keys import RAW_FLOWS, RAW_ZEEK, REFERENCE_NETWORKS, REFERENCE_TAXONOMY
 from assets.core.resources import LakeResource
 from assets.reference.resource import ReferenceResource
 
@@ -29,14 +29,8 @@ def _observable(**kw):
     return wrap
 
 
-@_observable(
-    key=RAW_ZEEK,
-    group_name="raw",
-    description="Zeek logs as the sensors wrote them (raw/zeek/<sensor>/<YYYY-MM-DD>/...): "
-    "observed for files and bytes per folder day; never modified by hermit.",
-)
-def raw_zeek(lake: LakeResource) -> dg.ObserveResult:
-    files = lake.get().raw_inventory()
+def _raw_zone_observation(lake: LakeResource, zone: str) -> dg.ObserveResult:
+    files = lake.get().raw_inventory(zone)
     per_day_files: Counter = Counter(f.day.isoformat() for f in files)
     per_day_bytes: Counter = Counter()
     for f in files:
@@ -49,12 +43,32 @@ def raw_zeek(lake: LakeResource) -> dg.ObserveResult:
         metadata={
             "files": len(files),
             "bytes": sum(f.size for f in files),
-            "sensors": ", ".join(sorted({f.sensor for f in files})) or "none",
+            "sources": ", ".join(sorted({f.sensor for f in files})) or "none",
             "folder_days": len(per_day_files),
             "last_folder_day": recent[-1] if recent else "none",
             "recent_days": dg.MetadataValue.md(table),
         }
     )
+
+
+@_observable(
+    key=RAW_ZEEK,
+    group_name="raw",
+    description="Zeek logs as the sensors wrote them (raw/zeek/<sensor>/<YYYY-MM-DD>/...): "
+    "observed for files and bytes per folder day; never modified by hermit.",
+)
+def raw_zeek(lake: LakeResource) -> dg.ObserveResult:
+    return _raw_zone_observation(lake, "zeek")
+
+
+@_observable(
+    key=RAW_FLOWS,
+    group_name="raw",
+    description="Flow telemetry as collectors and exporters wrote it "
+    "(raw/flows/<exporter>/<YYYY-MM-DD>/...): observed for files and bytes per folder day.",
+)
+def raw_flows(lake: LakeResource) -> dg.ObserveResult:
+    return _raw_zone_observation(lake, "flows")
 
 
 def _reference_asset(key: dg.AssetKey, which: str, description: str):
@@ -82,4 +96,4 @@ reference_taxonomy = _reference_asset(
     "is its version, so categorised and reporting partitions show stale when it changes.",
 )
 
-LINEAGE_ASSETS = [raw_zeek, reference_networks, reference_taxonomy]
+LINEAGE_ASSETS = [raw_zeek, raw_flows, reference_networks, reference_taxonomy]

@@ -1,0 +1,1 @@
+"""Flow telemetry (nfcapd, nfdump exports, goflow2 JSON, IPFIX, NetFlow packets) -> `flows`."""

@@ -1,0 +1,105 @@
+"""Validated flows: raw flow telemetry -> the typed `flows` table and its quarantine."""
+
+import datetime as dt
+
+import dagster as dg
+
+from assets.core.keys import CODE_VERSIONS, RAW_FLOWS
+from assets.core.metadata import spec_extras
+from assets.core.partitions import DAILY
+from assets.core.resources import LakeResource
+from assets.flows.schema import FLOWS_SCHEMA, QUARANTINE_SCHEMA
+from assets.publishing import VOLUME_CHECK, LayerStep, Output, check_specs, partition_days
+
+GROUP = "flows"  # not in the daily job yet: sessions from flows (issue 14) come next
+VALID_KEY = dg.AssetKey(["validated", "flows"])
+QUARANTINE_KEY = dg.AssetKey(["quarantine", "flows"])
+
+
+@dg.multi_asset(
+    name="validated_flows",
+    specs=[
+        dg.AssetSpec(
+            VALID_KEY,
+            group_name=GROUP,
+            description="Typed flow records (nfcapd, nfdump exports, goflow2 JSON, IPFIX, "
+            "NetFlow packets), one row per raw record that passed validation, in the UTC day "
+            "of its start.",
+            deps=[RAW_FLOWS],
+            kinds={"parquet", "polars"},
+            code_version=CODE_VERSIONS["flows"],
+            **spec_extras("validated", FLOWS_SCHEMA),
+        ),
+        dg.AssetSpec(
+            QUARANTINE_KEY,
+            group_name=GROUP,
+            description="Raw flow records, packets and files that could not be validated, with "
+            "the reason, source file, record number and raw text.",
+            deps=[RAW_FLOWS],
+            kinds={"parquet"},
+            code_version=CODE_VERSIONS["flows"],
+            **spec_extras("quarantine", QUARANTINE_SCHEMA),
+        ),
+    ],
+    check_specs=[*check_specs(VALID_KEY, volume=True), *check_specs(QUARANTINE_KEY)],
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    can_subset=False,
+    pool="hermit_lake",
+)
+def validated_flows(context: dg.AssetExecutionContext, lake: LakeResource):
+    from assets.flows.raw import collect_flow_files
+    from assets.flows.transform import validate_flows
+    from assets.validated.volume import raw_volume, trailing_rows
+
+    store = lake.get()
+    lateness = lake.settings().lateness_days
+    step = LayerStep(
+        context,
+        store,
+        [VALID_KEY, QUARANTINE_KEY],
+        {
+            VALID_KEY: tuple(s.name for s in check_specs(VALID_KEY, volume=True)),
+            QUARANTINE_KEY: (check_specs(QUARANTINE_KEY)[0].name,),
+        },
+    )
+    rows_in_run: dict[dt.date, int] = {}
+
+    def rows_of(d: dt.date) -> int | None:
+        return rows_in_run.get(d, store.partition_rows("validated", "flows", d))
+
+    with step:
+        for day in partition_days(context):
+            files = collect_flow_files(store, day, lateness)
+            result = validate_flows(files, day, lateness)
+            counts = dict(result.counts)
+            counts["raw_files"] = len(files)
+            context.log.info(f"flows {day}: {counts}")
+            volume = raw_volume(len(files), result.valid.height, trailing_rows(day, rows_of))
+            rows_in_run[day] = result.valid.height
+            step.add_day(
+                day,
+                [
+                    Output(
+                        VALID_KEY,
+                        "validated",
+                        "flows",
+                        result.valid,
+                        "validated.flows",
+                        counts,
+                        findings={VOLUME_CHECK: volume},
+                    ),
+                    Output(
+                        QUARANTINE_KEY,
+                        "quarantine",
+                        "flows",
+                        result.quarantine,
+                        "quarantine.flows",
+                        {"quarantined": result.quarantine.height},
+                    ),
+                ],
+            )
+    yield from step.results()
+
+
+FLOW_ASSETS = [validated_flows]

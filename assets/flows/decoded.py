@@ -1,0 +1,33 @@
+"""Helpers shared by the binary decoders: one decoded flow record -> a READ_COLUMNS row."""
+
+from __future__ import annotations
+
+import json
+
+
+def first_value(d: dict, *keys: str):
+    for k in keys:
+        v = d.get(k)
+        if v is not None:
+            return v
+    return None
+
+
+def pick_address(v4, v6) -> str | None:
+    """The flow's address when a template carries both families: the one that is set (a
+    dual-stack template fills the other with zeros)."""
+    v4 = None if v4 is None else str(v4)
+    v6 = None if v6 is None else str(v6)
+    if v4 is not None and (v4 != "0.0.0.0" or v6 in (None, "::")):
+        return v4
+    return v6 if v6 is not None else v4
+
+
+def flow_row(number: int, decoded: dict, **values) -> dict:
+    values["counts_scaled"] = False  # an exporter's counts are never scaled by a collector
+    values["line_number"] = number
+    values["raw"] = json.dumps(decoded, default=str, sort_keys=True)
+    for k in ("tcp_flags", "in_if", "out_if", "src_as", "dst_as", "sampling_rate"):
+        if isinstance(values.get(k), bytes):
+            values[k] = int.from_bytes(values[k], "big")
+    return values
