@@ -20,9 +20,8 @@ VENV_BIN = Path(sys.executable).parent  # dagster-celery runs `celery` from PATH
 
 
 def redis_server_binary() -> str | None:
-    return shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
+    # Debian's package installs it in /usr/bin, which a minimal PATH may lack
+    return shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
 
 
 def stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
