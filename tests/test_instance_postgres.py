@@ -14,7 +14,7 @@ from dagster._core.instance.config import dagster_instance_config
 from assets.core.partitions import DAILY
 from assets.core.resources import LakeResource
 from workflows.backfill import materialize_range
-from workflows.instance import EXECUTORS, executor_from_env
+from workflows.instance import executor_from_env
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 
@@ -87,34 +87,8 @@ def test_default_config_gives_a_sqlite_instance(tmp_path, monkeypatch):
         instance.dispose()
 
 
-# The executors the scale-out examples use, as their packages (dagster-celery, dagster-k8s at the
-# version paired with dagster) define them: executor name and run-config keys.
-KNOWN_EXECUTORS = {
-    "celery": {"broker", "backend", "include", "config_source", "retries"},
-    "k8s": {
-        "job_namespace",
-        "max_concurrent",
-        "env_secrets",
-        "env_vars",
-        "env_config_maps",
-        "step_k8s_config",
-        "image_pull_policy",
-        "job_image",
-        "service_account_name",
-    },
-}
-
-
-@pytest.mark.parametrize("name", ["celery", "k8s"])
-def test_executor_examples_name_real_executors(name):
-    run_config = yaml.safe_load((DEPLOY / "executors" / f"{name}.yaml").read_text())
-    assert set(run_config) == {"execution"}
-    assert set(run_config["execution"]["config"]) <= KNOWN_EXECUTORS[name]
-    module, attribute = EXECUTORS[name]
-    assert (module, attribute) in {
-        ("dagster_celery", "celery_executor"),
-        ("dagster_k8s", "k8s_job_executor"),
-    }
+# The executor examples are validated against dagster-celery and dagster-k8s themselves in
+# tests/test_executor_configs.py.
 
 
 def test_helm_values_use_the_k8s_run_launcher_and_hermit_module():
