@@ -18,6 +18,7 @@ from assets.categorised.hostnames import (
     normalised_column,
 )
 from assets.categorised.unknown import unknown_domains
+from assets.core.vocabulary import DIRECTIONS
 from assets.reference.geo import countries
 from assets.reference.loaders import UNKNOWN_SERVICE, Reference
 
@@ -192,9 +193,7 @@ def session_stats(sessions: pl.DataFrame) -> dict:
         stats[f"share_bytes_hostname_{src}"] = round(s[1], 6)
     stats["sessions_by_hostname_source"] = _counts(sessions, "hostname_source", HOSTNAME_SOURCES)
     stats["sessions_by_match_source"] = _counts(sessions, "match_source", MATCH_SOURCES)
-    stats["sessions_by_direction"] = _counts(
-        sessions, "direction", ("outbound", "inbound", "internal", "transit")
-    )
+    stats["sessions_by_direction"] = _counts(sessions, "direction", DIRECTIONS)
     stats["distinct_hostnames"] = sessions.get_column("hostname").n_unique()
     stats["unknown_registered_domains"] = (
         sessions.filter(pl.col("service") == UNKNOWN_SERVICE)

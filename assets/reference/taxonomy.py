@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from assets.core.addresses import cidr_range, flatten_ranges, range_table
+from assets.core.vocabulary import UNKNOWN_CATEGORY, UNKNOWN_SERVICE
 from assets.reference.files import (
     ReferenceDataError,
     file_sha256,
@@ -17,9 +18,9 @@ from assets.reference.files import (
     str_list,
 )
 
+__all__ = ["TAXONOMY_PATH", "UNKNOWN_CATEGORY", "UNKNOWN_SERVICE", "load_taxonomy"]
+
 TAXONOMY_PATH = Path(__file__).resolve().parent / "taxonomy.yaml"
-UNKNOWN_SERVICE = "Unknown"
-UNKNOWN_CATEGORY = "unknown"
 _PROTOS = ("tcp", "udp", "icmp")
 _PORT_RE = re.compile(r"^(tcp|udp|icmp)/(\d{1,5})(?:-(\d{1,5}))?$")
 _ASN_RE = re.compile(r"^AS(\d{1,10})(?:\s+(\S.*))?$")

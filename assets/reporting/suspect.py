@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from assets.core.vocabulary import MONITORED_DIRECTIONS
+
 SUSPECT_KINDS = ("obfuscation", "crypto", "scanning", "beaconing")
 # Taxonomy categories flagged whenever they are used.
 FLAGGED_CATEGORIES = ("obfuscation", "crypto")
@@ -86,7 +88,7 @@ def flagged_category_use(sessions: pl.LazyFrame) -> pl.LazyFrame:
     return (
         sessions.filter(
             pl.col("category").is_in(FLAGGED_CATEGORIES)
-            & d.is_in(["outbound", "inbound", "internal"])
+            & d.is_in(list(MONITORED_DIRECTIONS))
             & ~((d == "inbound") & _FAILED)
         )
         .group_by(

@@ -18,7 +18,10 @@ import datetime as dt
 
 import polars as pl
 
+from assets.core.vocabulary import MONITORED_DIRECTIONS, UNKNOWN_CATEGORY
 from assets.reporting.suspect import SUSPECT_SCHEMA, suspect_activity
+
+__all__ = ["MONITORED_DIRECTIONS", "REPORTING_TABLES", "UNKNOWN_CATEGORY", "build_reporting_tables"]
 
 REPORTING_TABLES = (
     "activity_by_category",
@@ -30,8 +33,6 @@ REPORTING_TABLES = (
     "daily_summary",
 )
 
-MONITORED_DIRECTIONS = ("outbound", "inbound", "internal")
-UNKNOWN_CATEGORY = "unknown"
 
 _I64 = pl.Int64
 _F64 = pl.Float64

@@ -13,6 +13,7 @@ from collections import defaultdict
 
 import polars as pl
 
+from assets.core.vocabulary import MONITORED_DIRECTIONS, ZEEK_TABLES
 from assets.simulate.scenario import Scenario
 
 
@@ -81,7 +82,7 @@ class TruthAccumulator:
         src = counts(inb.filter(pl.col("remote_country") != ""), "remote_country")
         dirs = counts(df, "direction")
         return {
-            "sessions": {d: dirs.get(d, 0) for d in ("outbound", "inbound", "internal")},
+            "sessions": {d: dirs.get(d, 0) for d in MONITORED_DIRECTIONS},
             "category_counts": cats,
             "category_shares": shares(cats),
             "service_counts": svcs,
@@ -118,8 +119,7 @@ class TruthAccumulator:
             days[day] = summary
         period = self._summary(df)
         period["records"] = {
-            log: sum(d.get(log, 0) for d in self.records.values())
-            for log in ("conn", "dns", "ssl", "http")
+            log: sum(d.get(log, 0) for d in self.records.values()) for log in ZEEK_TABLES
         }
         by_reason: dict[str, int] = defaultdict(int)
         by_log: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))

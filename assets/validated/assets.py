@@ -8,11 +8,12 @@ from assets.core.keys import CODE_VERSIONS, RAW_ZEEK
 from assets.core.metadata import spec_extras
 from assets.core.partitions import DAILY
 from assets.core.resources import LakeResource
+from assets.core.vocabulary import ZEEK_TABLES
 from assets.publishing import VOLUME_CHECK, LayerStep, Output, check_specs, partition_days
 from assets.validated.schemas import QUARANTINE_SCHEMA, VALIDATED_SCHEMAS
 
 GROUP = "validated"
-TABLES = ("conn", "dns", "ssl", "http")
+TABLES = ZEEK_TABLES
 
 
 def _validated_asset(table: str) -> dg.AssetsDefinition:

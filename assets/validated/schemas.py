@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from assets.core.vocabulary import ZEEK_TABLES
 from assets.zeek.names import column_name
 from assets.zeek.types import polars_dtype
 
-TABLES = ("conn", "dns", "ssl", "http")
+TABLES = ZEEK_TABLES
 
 _ID = {
     "ts": "time",
