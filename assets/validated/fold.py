@@ -1,0 +1,227 @@
+"""The fold of converted segments into one partition: which rows a partition owns (time
+rule), duplicates within the day, the ts order, and the quarantine rows with their raw text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass
+
+import polars as pl
+
+from assets.validated.raw_file import _FILE, _SEG, RawFile
+from assets.validated.schemas import (
+    DEDUP_KEYS,
+    QUARANTINE_SCHEMA,
+)
+from assets.zeek.convert import REASON, explain
+from assets.zeek.names import is_rotated
+from assets.zeek.reader import read_zeek
+from assets.zeek.records import LINE, Segment
+
+
+@dataclass(frozen=True)
+class Part:
+    """Where a run of consecutive sound rows came from (to quote them if found duplicate)."""
+
+    raw_file: RawFile
+    file_no: int
+    segment: int  # index of the segment in the file's ZeekRead
+    height: int
+
+
+def owned_rows(
+    converted: pl.DataFrame,
+    folder: dt.date,
+    day: dt.date,
+    lateness: dt.timedelta,
+    ahead: dt.timedelta,
+) -> tuple[pl.DataFrame, int, int]:
+    """Rows of one segment (of folder `folder`) that partition `day` owns, with late/future
+    marked; and how many of the folder's rows belong to earlier and to later partitions.
+
+    A record of folder F is in window when F-L <= day(ts) <= F+A (A = `ahead`: 0 for a rotated
+    file, U for an un-rotated one, which may run past its folder's day)."""
+    ts = pl.col("ts")
+    # compare instants with day boundaries (cheaper than deriving a date per row)
+    in_window = ts.is_between(
+        _midnight(folder - lateness), _midnight(folder + ahead + _DAY), "left"
+    )
+    on_day = ts.is_between(_midnight(day), _midnight(day + _DAY), "left")
+    if folder == day:
+        keep = ~in_window.fill_null(False) | on_day
+        outside = ~in_window & pl.col(REASON).is_null()
+        earlier = in_window & (ts < _midnight(day))
+        later = in_window & (ts >= _midnight(day + _DAY))
+    else:
+        keep = on_day.fill_null(False)
+        outside = earlier = later = pl.lit(False)
+    n_keep, n_earlier, n_later, n_outside = converted.select(
+        keep.sum().alias("keep"),
+        earlier.fill_null(False).sum().alias("earlier"),
+        later.fill_null(False).sum().alias("later"),
+        outside.fill_null(False).sum().alias("outside"),
+    ).row(0)
+    kept = converted if n_keep == converted.height else converted.filter(keep)
+    if n_outside:
+        late = (
+            pl.when(ts < _midnight(folder - lateness))
+            .then(pl.lit("late"))
+            .otherwise(pl.lit("future"))
+        )
+        kept = kept.with_columns(
+            pl.when(outside.fill_null(False)).then(late).otherwise(pl.col(REASON)).alias(REASON)
+        )
+    return kept, n_earlier, n_later
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+_DAY = dt.timedelta(days=1)
+
+
+def day_duplicates(records: pl.DataFrame, table: str) -> pl.Series | None:
+    """True for the sound records whose key was seen before (folder, file, line order);
+    None when there is none.
+
+    Keys are compared by a 64-bit hash first (cheap on a million rows); only rows whose hash
+    repeats are compared exactly, so a hash collision never drops a record.
+    """
+    if records.height == 0:
+        return None
+    keys = DEDUP_KEYS[table]
+    # per-column hashes, combined with wrapping arithmetic (equal keys give equal hashes);
+    # sensors are few and are compared exactly below
+    hashed = records.get_column(keys[0]).hash()
+    for k in keys[1:]:
+        hashed = hashed * _HASH_MIX + records.get_column(k).hash()
+    if hashed.n_unique() == hashed.len():
+        return None  # the common case, decided by one cheap pass over 64-bit hashes
+    candidates = hashed.is_duplicated().arg_true()
+    del hashed
+    exact = pl.DataFrame([records.get_column(c).gather(candidates) for c in ("sensor", *keys)])
+    first = exact.select(pl.struct(exact.columns).is_first_distinct()).to_series()
+    later = candidates.filter(~first)
+    if later.len() == 0:
+        return None
+    return pl.repeat(False, records.height, dtype=pl.Boolean, eager=True).scatter(later, True)
+
+
+_HASH_MIX = 0x100000001B3  # an odd multiplier (FNV-1a's 64-bit prime)
+
+
+def valid_order(ts: pl.Series, duplicate: pl.Series | None) -> pl.Series | None:
+    """Row indices of the valid records in output order (stable by ts); None: all, as is."""
+    frame = pl.DataFrame([ts])
+    index = pl.int_range(pl.len(), dtype=pl.get_index_type())
+    if duplicate is None:
+        if ts.is_sorted():
+            return None
+        return frame.select(index.sort_by("ts", maintain_order=True)).to_series()
+    keep = ~duplicate
+    by_ts = index.filter(keep).sort_by(pl.col("ts").filter(keep), maintain_order=True)
+    return frame.select(by_ts).to_series()
+
+
+def gather_all(columns: list[pl.Series], order: pl.Series | None) -> list[pl.Series]:
+    """`columns` in one chunk each, reordered by `order`, one column at a time: each source
+    column is released as soon as its copy exists, so the day is never held twice."""
+    out = []
+    columns.reverse()
+    while columns:
+        column = columns.pop()
+        height = column.len() if order is None else order.len()
+        if column.null_count() == column.len():  # e.g. node_name, extra: nothing to move
+            out.append(pl.repeat(None, height, dtype=column.dtype, eager=True).alias(column.name))
+            continue
+        column = column.rechunk()  # a gather from one chunk is ~3x faster
+        out.append(column if order is None else column.gather(order))
+    return out
+
+
+def duplicate_rows(
+    records: pl.DataFrame, duplicate: pl.Series, parts: list[Part], fields: dict[str, str]
+) -> pl.DataFrame:
+    """Quarantine entries of the duplicates; their files are read again for the raw text."""
+    where = duplicate.arg_true()
+    starts = pl.Series([0, *itertools.accumulate(p.height for p in parts)][:-1])
+    part = starts.search_sorted(where, side="right") - 1
+    dups = pl.DataFrame([records.get_column(c).gather(where) for c in ("uid", LINE)]).with_columns(
+        pl.Series(_FILE, [p.file_no for p in parts])[part],
+        pl.Series(_SEG, [p.segment for p in parts])[part],
+    )
+    files = {p.file_no: p.raw_file for p in parts}
+    out = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
+    for (file_no,), in_file in dups.group_by(_FILE, maintain_order=True):
+        raw_file = files[file_no]  # type: ignore[index]
+        segments = read_zeek(raw_file.load(), numeric=fields).segments
+        for (seg_no,), group in in_file.group_by(_SEG, maintain_order=True):
+            seg = segments[seg_no]  # type: ignore[index]
+            lines = seg.frame.filter(pl.col(LINE).is_in(group[LINE].implode()))
+            text = pl.DataFrame({LINE: lines[LINE], "raw": seg.raw_text(lines)})
+            out.append(
+                group.join(text, on=LINE, how="left").select(
+                    pl.lit("duplicate").alias("reason"),
+                    pl.format("uid {} already seen in this partition", "uid").alias("detail"),
+                    pl.lit(raw_file.source_file).alias("source_file"),
+                    pl.col(LINE).alias("line_number"),
+                    "raw",
+                    pl.lit(raw_file.sensor).alias("sensor"),
+                )
+            )
+    return pl.concat(out, how="vertical_relaxed")
+
+
+def quarantine_rows(
+    flagged: pl.DataFrame,
+    raw_file: RawFile,
+    seg: Segment,
+    fields: dict[str, str],
+    required: tuple[str, ...],
+    lateness_days: int,
+    unrotated_days: int,
+) -> pl.DataFrame:
+    """Quarantine entries (with detail and raw line text) for flagged records of a segment."""
+    explained = explain(seg, flagged[LINE], fields, required)
+    ahead = 0 if is_rotated(raw_file.source_file) else unrotated_days
+    detail = _rule_detail(raw_file.folder_day, lateness_days, ahead)
+    return flagged.join(explained, on=LINE, how="left").select(
+        pl.col(REASON).alias("reason"),
+        pl.coalesce(detail, "detail").alias("detail"),
+        pl.lit(raw_file.source_file).alias("source_file"),
+        pl.col(LINE).alias("line_number"),
+        "raw",
+        pl.lit(raw_file.sensor).alias("sensor"),
+    )
+
+
+def _rule_detail(folder_day: dt.date, lateness_days: int, ahead_days: int = 0) -> pl.Expr:
+    """Detail of the time-rule reasons (null for the others: `explain` words those)."""
+    ts = pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+    folder = pl.lit(folder_day.isoformat())
+    reason = pl.col(REASON)
+    return (
+        pl.when(reason == "late")
+        .then(
+            pl.format(
+                "ts {} is more than {} day(s) before its folder {}",
+                ts,
+                pl.lit(lateness_days),
+                folder,
+            )
+        )
+        .when(reason == "future")
+        .then(
+            pl.format("ts {} is after its folder {}", ts, folder)
+            if not ahead_days
+            else pl.format(
+                "ts {} is more than {} day(s) after its folder {} (HERMIT_UNROTATED_DAYS)",
+                ts,
+                pl.lit(ahead_days),
+                folder,
+            )
+        )
+        .otherwise(None)
+    )

@@ -1,0 +1,18 @@
+"""A raw file as the validated layer sees it: where it was found, and how to load its bytes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_FILE = "__file"  # index of the file a duplicate came from (to quote its raw text)
+_SEG = "__seg"  # index of the segment within that file
+
+
+@dataclass(frozen=True)
+class RawFile:
+    source_file: str  # path relative to the raw root, recorded in quarantine
+    folder_day: dt.date  # the date folder it was found in
+    sensor: str
+    load: Callable[[], bytes]  # the file's stored bytes (maybe gzip-compressed)
