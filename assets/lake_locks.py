@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from assets.storage import _env_float, _protocols, with_retries
+from assets.storage import _env_float, _protocols, pid_alive, with_retries
 
 if TYPE_CHECKING:
     from assets.lake import Lake
@@ -220,7 +220,7 @@ class _LockHandle:
         if time.time() - float(info.get("heartbeat", 0)) > self.stale_after:
             return True
         if info.get("host") == self.host and isinstance(info.get("pid"), int):
-            return not _pid_alive(info["pid"])
+            return not pid_alive(info["pid"])
         return False
 
     def _break(self, info: dict) -> None:
@@ -267,13 +267,3 @@ class _LockHandle:
         if (self._read() or {}).get("token") == self.token:
             with contextlib.suppress(FileNotFoundError):
                 self.fs.rm(self.path)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

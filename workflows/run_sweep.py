@@ -13,6 +13,8 @@ import socket
 
 import dagster as dg
 
+from assets.storage import pid_alive
+
 HOST_TAG = "hermit/host"
 PID_TAG = "hermit/pid"
 _UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
@@ -32,20 +34,10 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     for record in records:
         run = record.dagster_run
         pid = run.tags.get(PID_TAG, "")
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or pid_alive(int(pid)):
             continue
         instance.report_run_failed(
             run, f"the process that ran it (pid {pid} on {host}) is gone: killed or crashed"
         )
         failed.append(run.run_id)
     return failed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
