@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 import struct
 
 from flows_support import raw_file
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from assets.flows.schema import FLOWS_SCHEMA, REASONS
@@ -117,7 +118,37 @@ def test_the_seeds_themselves_are_flows():
         assert result.valid.height > 0 and result.quarantine.height == 0, seed[:40]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CI replays the same examples every run (derandomized), as the Zeek readers' fuzz test does, so
+# a red CI is a reproducible finding; HERMIT_FUZZ_EXAMPLES=N explores N fresh ones (and shrinks).
+_EXPLORE = int(os.environ.get("HERMIT_FUZZ_EXAMPLES") or 0)
+
+
+def test_a_set_whose_length_cannot_advance_is_one_corrupt_packet():
+    """Found by this fuzz test: an IPFIX set of length 0 sent the ipfix library into an endless
+    loop that ate the machine's memory; NetFlow v9 ended the packet there without a word."""
+    ipfix = bytearray(_ipfix())
+    v9 = struct.pack("!HHIIII", 9, 1, 10_000, 1709632800, 1, 0)
+    for length in (0, 3):
+        bad = bytearray(ipfix)
+        bad[18:20] = struct.pack("!H", length)  # the template set's length
+        v9_bad = v9 + struct.pack("!HH", 0, length) + b"\x01" * 12
+        for data in (bytes(bad), v9_bad):
+            result = validate_flows([raw_file(data, "a.bin", DAY)], DAY, 1)
+            assert result.valid.height == 0
+            assert list(result.quarantine["reason"]) == ["corrupt_packet"], data[:2]
+            assert "claims" in result.quarantine["detail"][0]
+    # zero bytes after a v9 packet's last set are padding, not damage
+    padded = v9 + b"\x00" * 16
+    assert validate_flows([raw_file(padded, "a.bin", DAY)], DAY, 1).quarantine.height == 0
+
+
+@settings(
+    max_examples=_EXPLORE or 300,
+    deadline=None,
+    derandomize=not _EXPLORE,
+    phases=list(Phase) if _EXPLORE else [Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(data=damaged(), name=st.sampled_from(["flows.csv", "flows.json", "nfcapd.x", "a.ipfix"]))
 def test_damaged_input_never_raises_and_counts_reconcile(data: bytes, name: str):
     if data[:2] == b"\x0c\xa5":

@@ -64,6 +64,30 @@ def message_records(buf, payload: bytes) -> tuple[list[tuple[bool, dict]], list[
     return list(buf.record_iterator(decode_fn=decode)), missing
 
 
+def set_layout_error(
+    message: bytes, header: int = 16, total: int | None = None, zero_tail: bool = False
+) -> str | None:
+    """Why the sets after a `header`-byte header cannot be walked (None when they can): every
+    set header must give a length of at least 4 that stays inside the first `total` bytes
+    (default: the IPFIX message length). The ipfix library loops forever on a set of length 0
+    (found by the fuzz test), and the netflow library ends a v9 packet there silently, so a
+    packet is checked first. zero_tail: zero bytes after the last set are padding (NetFlow v9
+    exporters fill packets so; an IPFIX message's length excludes it)."""
+    if total is None:
+        total = min(len(message), struct.unpack("!H", message[2:4])[0])
+    offset = header
+    while offset + 4 <= total:
+        set_id, length = struct.unpack("!HH", message[offset : offset + 4])
+        if length < 4:
+            if zero_tail and not message[offset:total].strip(b"\x00"):
+                return None
+            return f"byte {offset}: set {set_id} claims {length} bytes (a set header is 4)"
+        if offset + length > total:
+            return f"byte {offset}: set {set_id} of {length} bytes overruns the message"
+        offset += length
+    return None
+
+
 def unpadded(message: bytes) -> bytes:
     """The message with the zero padding at the end of its template sets removed."""
     sets, offset = [], 16

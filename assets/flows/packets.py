@@ -24,6 +24,7 @@ from assets.flows.ipfix_messages import (
     load_registry,
     message_records,
     option_rate,
+    set_layout_error,
     unpadded,
 )
 from assets.flows.schema import READ_COLUMNS, empty_read
@@ -125,6 +126,9 @@ class PacketDecoder:
     def _v9_packet(self, payload: bytes, number: int, exporter: str | None) -> None:
         from netflow.v9 import V9ExportPacket, V9TemplateNotRecognized
 
+        layout = set_layout_error(payload, header=20, total=len(payload), zero_tail=True)
+        if layout:
+            raise ValueError(f"NetFlow v9 packet: {layout}")  # a corrupt_packet entry (caller)
         source_id = struct.unpack("!I", payload[16:20])[0]
         templates = self._v9.setdefault((exporter, source_id), {})
         try:
@@ -155,6 +159,9 @@ class PacketDecoder:
         length = struct.unpack("!H", payload[2:4])[0]
         if length == 16 and len(payload) >= 16:
             return  # a header-only message (a keep-alive): no sets, no records
+        layout = set_layout_error(payload)
+        if layout:
+            raise ValueError(f"IPFIX message: {layout}")  # a corrupt_packet entry (caller)
         load_registry()
         buf = self._ipfix.get(exporter)
         if buf is None:
