@@ -167,3 +167,16 @@ def test_damaged_input_never_raises_and_counts_reconcile(data: bytes, name: str)
         assert v["start"].null_count() == 0 and v["src_addr"].null_count() == 0
         assert (v["end"] >= v["start"]).all() and (v["packets"] >= 0).all()
         assert v["src_port"].drop_nulls().is_between(0, 65535).all()
+
+
+def test_a_counter_past_2_63_is_a_type_error_not_a_crash():
+    """Found by this fuzz test: an IPFIX octet count of 2^63 + 180 made polars refuse the
+    file's rows (a ComputeError that lost the whole file)."""
+    message = bytearray(_ipfix())
+    # the record's octetDeltaCount (the second 8-byte counter, after 4+4+2+2+1+8 bytes)
+    offset = len(message) - 4 * 8 + 8
+    message[offset : offset + 8] = struct.pack("!Q", 2**63 + 180)
+    result = validate_flows([raw_file(bytes(message), "a.ipfix", DAY)], DAY, 1)
+    assert result.valid.height == 0
+    assert list(result.quarantine["reason"]) == ["type_error"]
+    assert "64-bit" in result.quarantine["detail"][0]
