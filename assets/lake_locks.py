@@ -14,12 +14,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
 from assets.storage import _env_float, _protocols, pid_alive, with_retries
-
-if TYPE_CHECKING:
-    from assets.lake import Lake
 
 LOCK_DIR = "_locks"
 
@@ -143,7 +139,7 @@ class _LockHandle:
     """One lock object: created exclusively, kept alive by a heartbeat thread, broken when its
     holder is provably dead (pid gone on this host) or silent for `stale_after` seconds."""
 
-    def __init__(self, lake: Lake, path: str, stale_after: float):
+    def __init__(self, lake: PartitionLocks, path: str, stale_after: float):
         self.lake, self.fs, self.path = lake, lake.fs, path
         self.stale_after = stale_after
         self.host, self.pid = socket.gethostname(), os.getpid()

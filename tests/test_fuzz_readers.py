@@ -271,3 +271,17 @@ def _fuzz(case: ReaderCase):
 
 for _case in CASES:
     globals()[f"test_fuzz_{_case.name.replace('-', '_')}"] = _fuzz(_case)
+
+
+def test_a_plain_log_starting_with_the_gzip_magic_keeps_its_records():
+    """Found by exploring this test: a damaged plain log whose first bytes happen to be gzip's
+    two magic bytes was taken for a broken gzip stream, losing every record it held. A gzip
+    stream is recognised by its whole header (ID1 ID2 CM=8)."""
+    from zeek_factory import conn_record
+
+    records = [conn_record(epoch(DAY, 1), "C1"), conn_record(epoch(DAY, 2), "C2")]
+    data = b"\x1f\x8b" + tsv_block(CONN_FIELDS, records).encode()
+    result = validate_partition([raw_file(data, DAY, "conn.log")], "conn", DAY, 1)
+    assert result.valid.height == 2  # both records kept
+    # the damaged first header line is one record of its own, quarantined with its reason
+    assert result.counts["raw_records"] == 3 and result.quarantine.height == 1

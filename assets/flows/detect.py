@@ -14,6 +14,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from assets.zeek.inflate import GZIP_HEADER
+
 PCAP_MAGICS = (b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1")
 
 
@@ -25,11 +27,11 @@ class Inflated:
 
 def inflate(stored: bytes) -> Inflated:
     """Gunzip (every member) when the bytes are gzip; what precedes damage is kept."""
-    if stored[:2] != b"\x1f\x8b":
+    if stored[:3] != GZIP_HEADER:  # the same rule as the Zeek reader's
         return Inflated(stored)
     out, rest = [], stored
     try:
-        while rest[:2] == b"\x1f\x8b":
+        while rest[:3] == GZIP_HEADER:
             d = zlib.decompressobj(wbits=31)
             out.append(d.decompress(rest))
             if not d.eof:

@@ -7,6 +7,10 @@ import zlib
 from dataclasses import dataclass
 
 GZIP_MAGIC = b"\x1f\x8b"
+# RFC 1952: ID1 ID2 and CM = 8 (deflate, the only method defined). Two bytes alone are not
+# enough: a damaged plain log can start with them (found by exploring the fuzz test), and
+# taking it for a broken gzip stream would lose the records it still holds.
+GZIP_HEADER = GZIP_MAGIC + b"\x08"
 _CHUNK = 1 << 16
 
 
@@ -18,7 +22,7 @@ class Inflated:
 
 
 def is_gzip(data: bytes) -> bool:
-    return data[:2] == GZIP_MAGIC
+    return data[:3] == GZIP_HEADER
 
 
 def inflate(data: bytes, gzip_expected: bool = False) -> Inflated:
@@ -45,7 +49,7 @@ def _inflate_chunked(data: bytes, out: list[bytes]) -> str | None:
     """Slow path: inflate in chunks so that the output before the damage is kept."""
     pos = 0
     while pos < len(data):
-        if not is_gzip(data[pos : pos + 2]):
+        if not is_gzip(data[pos : pos + 3]):
             if data[pos:].strip(b"\x00"):
                 return "trailing garbage after compressed stream"
             return None
