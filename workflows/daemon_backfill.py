@@ -17,12 +17,11 @@ from workflows.asset_backfill import (
     follow_backfill,
     submit_backfill,
 )
+from workflows.backfill import RANGE_END_TAG, RANGE_START_TAG, _root_cause
 from workflows.backfill_summary import BackfillSummary, RunOutcome, _layers, _progress
 from workflows.daemon import ensure_daemon
 
 MAX_ROUNDS = 4  # one per layer, and one to spare
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def backfill_via_daemon(
@@ -137,8 +136,6 @@ def _days_between(first: str, last: str) -> list[str]:
 
 
 def _outcome(instance: dg.DagsterInstance, run) -> RunOutcome:
-    from workflows.backfill import _root_cause
-
     first, last = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
     label = f"{first}...{last}" if first and last else run.tags.get("dagster/partition", "?")
     failures = []

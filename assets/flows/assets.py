@@ -1,7 +1,5 @@
 """Validated flows: raw flow telemetry -> the typed `flows` table and its quarantine."""
 
-import datetime as dt
-
 import dagster as dg
 
 from assets.core.keys import CODE_VERSIONS, RAW_FLOWS
@@ -50,7 +48,7 @@ QUARANTINE_KEY = dg.AssetKey(["quarantine", "flows"])
 def validated_flows(context: dg.AssetExecutionContext, lake: LakeResource):
     from assets.flows.raw import collect_flow_files
     from assets.flows.transform import validate_flows
-    from assets.validated.volume import raw_volume, trailing_rows
+    from assets.validated.volume import DayVolumes
 
     store = lake.get()
     lateness = lake.settings().lateness_days
@@ -63,11 +61,7 @@ def validated_flows(context: dg.AssetExecutionContext, lake: LakeResource):
             QUARANTINE_KEY: (check_specs(QUARANTINE_KEY)[0].name,),
         },
     )
-    rows_in_run: dict[dt.date, int] = {}
-
-    def rows_of(d: dt.date) -> int | None:
-        return rows_in_run.get(d, store.partition_rows("validated", "flows", d))
-
+    volumes = DayVolumes(lambda d: store.partition_rows("validated", "flows", d))
     with step:
         for day in partition_days(context):
             files = collect_flow_files(store, day, lateness)
@@ -75,8 +69,7 @@ def validated_flows(context: dg.AssetExecutionContext, lake: LakeResource):
             counts = dict(result.counts)
             counts["raw_files"] = len(files)
             context.log.info(f"flows {day}: {counts}")
-            volume = raw_volume(len(files), result.valid.height, trailing_rows(day, rows_of))
-            rows_in_run[day] = result.valid.height
+            volume = volumes.finding(day, len(files), result.valid.height)
             step.add_day(
                 day,
                 [

@@ -1,7 +1,5 @@
 """Validated layer: raw Zeek logs -> typed Parquet tables and their quarantine, one pair per log."""
 
-import datetime as dt
-
 import dagster as dg
 
 from assets.core.keys import CODE_VERSIONS, RAW_ZEEK
@@ -57,7 +55,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         from assets.rawzone import RawInputMissing, check_raw_root
         from assets.validated.inputs import collect_raw_inputs, guard_published, skipped_text
         from assets.validated.transform import validate_partition
-        from assets.validated.volume import raw_volume, trailing_rows
+        from assets.validated.volume import DayVolumes
 
         store = lake.get()
         lateness = lake.settings().lateness_days
@@ -71,13 +69,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                 quarantine_key: (check_specs(quarantine_key)[0].name,),
             },
         )
-        rows_in_run: dict[dt.date, int] = {}
-
-        def rows_of(d: dt.date) -> int | None:
-            if d in rows_in_run:
-                return rows_in_run[d]
-            return store.partition_rows("validated", table, d)
-
+        volumes = DayVolumes(lambda d: store.partition_rows("validated", table, d))
         check_raw_root(store)
         with step:
             for day in partition_days(context):
@@ -96,8 +88,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                 if inputs.skipped:
                     context.log.warning(f"{table} {day}: skipped {skipped_text(inputs.skipped)}")
                 context.log.info(f"{table} {day}: {counts}")
-                volume = raw_volume(len(files), result.valid.height, trailing_rows(day, rows_of))
-                rows_in_run[day] = result.valid.height
+                volume = volumes.finding(day, len(files), result.valid.height)
                 step.add_day(
                     day,
                     [

@@ -43,3 +43,20 @@ def raw_volume(raw_files: int, rows: int, trailing: list[int]) -> Finding:
             meta,
         )
     return Finding(True, f"{rows:,} rows; trailing median {median:,.0f}", meta)
+
+
+class DayVolumes:
+    """The raw_volume finding of each day of a run: the trailing days come from this run where
+    it computed them (a range run), else from the published partitions' footers."""
+
+    def __init__(self, rows_of_published: Callable[[dt.date], int | None]):
+        self._published = rows_of_published
+        self._in_run: dict[dt.date, int] = {}
+
+    def _rows(self, day: dt.date) -> int | None:
+        return self._in_run[day] if day in self._in_run else self._published(day)
+
+    def finding(self, day: dt.date, raw_files: int, rows: int) -> Finding:
+        verdict = raw_volume(raw_files, rows, trailing_rows(day, self._rows))
+        self._in_run[day] = rows
+        return verdict
