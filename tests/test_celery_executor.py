@@ -92,12 +92,16 @@ def _new_instance(home: Path) -> None:
 
 
 def _launch(env: dict[str, str], logdir: Path, *config: str) -> float:
-    """`dg launch` the range as a user would; its wall time in seconds. Its output goes to a
-    file, not a pipe, and it runs in its own process group: on a timeout the whole group is
-    stopped, so nothing it spawned can keep the test waiting."""
+    """`dg launch` the range as a user would; its wall time in seconds."""
     cmd = [str(VENV_BIN / "dg"), "launch", "--assets", SELECTION]
     cmd += ["--partition-range", f"{START}...{END}", *config]
-    log = logdir / "dg-launch.log"
+    return _run(cmd, env, logdir / "dg-launch.log")
+
+
+def _run(cmd: list[str], env: dict[str, str], log: Path) -> float:
+    """Run a user's command; its wall time in seconds. Its output goes to a file, not a pipe,
+    and it runs in its own process group: on a timeout the whole group is stopped, so nothing
+    it spawned can keep the test waiting."""
     t0 = time.perf_counter()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -108,7 +112,7 @@ def _launch(env: dict[str, str], logdir: Path, *config: str) -> float:
             returncode = proc.wait(timeout=LAUNCH_TIMEOUT)
         except subprocess.TimeoutExpired:
             stop_group(proc)
-            pytest.fail(f"dg launch still running after {LAUNCH_TIMEOUT} s:\n{_tail(log)}")
+            pytest.fail(f"{cmd[0]} still running after {LAUNCH_TIMEOUT} s:\n{_tail(log)}")
         finally:
             stop_group(proc, grace=5)  # anything it left behind
     seconds = time.perf_counter() - t0
@@ -208,3 +212,40 @@ def test_a_range_fans_out_to_celery_workers_with_the_in_process_tables(tmp_path,
             raise AssertionError(f"{key}: {exc}") from None
     assert sum(f.height for (z, *_), f in local.items() if z == "quarantine") > 0
     assert all(local[("categorised", "sessions", f"date={d}")].height > 0 for d in DAYS)
+
+
+def test_hermit_materialize_reaches_the_workers_without_run_config(tmp_path, redis_url):
+    """`hermit materialize` submits an asset backfill with no execution config; the daemon's
+    runs take the broker from the environment (workflows/instance.py), so with
+    HERMIT_EXECUTOR=celery every layer step runs in a worker, not in the daemon's run process."""
+    lake = tmp_path / "lake"
+    simulate(Lake(str(lake)), start=START, end=START + dt.timedelta(days=1),
+             sessions_per_day=300, seed=5)  # fmt: skip
+    home = tmp_path / "home"
+    _new_instance(home)
+    env = _environment(home, lake, "celery", redis_url)
+    end = START + dt.timedelta(days=1)
+    cmd = [str(VENV_BIN / "hermit"), "materialize", "--start", str(START), "--end", str(end)]
+    with celery_workers(WORKERS, env, tmp_path / "workers") as workers:
+        seconds = _run(cmd, env, home / "hermit-materialize.log")
+        worker_pids = set().union(*(w.pids() for w in workers))
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            runs = [r for r in instance.get_runs() if "dagster/backfill" in r.tags]
+            logs = [e for r in runs for e in instance.all_logs(r.run_id)]
+    print(f"\nhermit materialize, 2 days on 2 celery workers: {seconds:.1f} s")
+    starts = _events(logs, dg.DagsterEventType.STEP_START)
+    assert {"validate_conn", "categorise_sessions", "build_reporting_tables"} <= {
+        e.step_key for e in starts
+    }
+    hosts = {
+        e.step_key: e.engine_event_data.metadata["Celery worker"].value
+        for e in _events(logs, dg.DagsterEventType.ENGINE_EVENT)
+        if "Celery worker" in e.engine_event_data.metadata
+    }
+    assert {e.step_key for e in starts} == set(hosts), hosts
+    assert {h.split("@")[0] for h in hosts.values()} <= set(WORKERS), hosts
+    assert all(e.pid in worker_pids for e in starts), [(e.step_key, e.pid) for e in starts]
+    store = Lake(str(lake))
+    for day in (START, end):
+        assert store.read_partition("categorised", "sessions", day).height > 0
+        assert all(store.has_partition("reporting", t, day) for t in REPORTING_TABLES)

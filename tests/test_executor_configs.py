@@ -38,9 +38,25 @@ def celery_env(monkeypatch):
 def test_executor_examples_are_accepted_by_the_executors_they_name(name, monkeypatch, celery_env):
     job = _job_on(name, monkeypatch)
     module, attribute = EXECUTORS[name]
-    assert job.executor_def is getattr(importlib.import_module(module), attribute)
+    assert job.executor_def.name == getattr(importlib.import_module(module), attribute).name
     resolved = dg.validate_run_config(job, _example(name))["execution"][job.executor_def.name]
     assert set(resolved) >= set(_example(name)["execution"]["config"])
+
+
+def test_a_run_without_run_config_reaches_the_brokers_the_environment_names(monkeypatch):
+    # what `hermit materialize`'s backfills and the nightly schedule submit: no execution config
+    monkeypatch.setenv("DAGSTER_CELERY_BROKER_URL", "redis://10.0.0.5:6379/0")
+    monkeypatch.setenv("DAGSTER_CELERY_BACKEND_URL", "redis://10.0.0.5:6379/1")
+    job = _job_on("celery", monkeypatch)
+    resolved = dg.validate_run_config(job, {})["execution"]["celery"]
+    example = dg.validate_run_config(job, _example("celery"))["execution"]["celery"]
+    assert resolved["broker"] == "redis://10.0.0.5:6379/0"
+    assert resolved["backend"] == "redis://10.0.0.5:6379/1"
+    assert resolved == example  # the same settings as `dg launch -c deploy/executors/celery.yaml`
+    override = {"execution": {"config": {"broker": "redis://other:6379/0"}}}
+    assert dg.validate_run_config(job, override)["execution"]["celery"]["broker"] == (
+        "redis://other:6379/0"
+    )
 
 
 def test_the_k8s_example_resolves_to_what_it_says(monkeypatch):

@@ -66,4 +66,39 @@ def executor_from_env() -> dg.ExecutorDefinition | None:
             f"HERMIT_EXECUTOR={name} needs the {module.replace('_', '-')} package, at the version "
             f"paired with dagster {dg.__version__} (pip install {module.replace('_', '-')})"
         ) from exc
-    return getattr(package, attribute)
+    executor = getattr(package, attribute)
+    return _celery_from_environment(executor) if name == "celery" else executor
+
+
+# What deploy/executors/celery.yaml says, for runs that carry no execution config: the asset
+# backfills `hermit materialize` submits, the nightly schedule's runs and the sensors'.
+CELERY_DEFAULTS: dict = {
+    "include": ["workflows.definitions"],
+    # steps are long: a worker takes one at a time, and a step a worker died in is redelivered
+    "config_source": {"worker_prefetch_multiplier": 1, "task_acks_late": True},
+}
+
+
+def _celery_from_environment(executor: dg.ExecutorDefinition) -> dg.ExecutorDefinition:
+    """The celery executor with its broker and backend from DAGSTER_CELERY_BROKER_URL and
+    DAGSTER_CELERY_BACKEND_URL, so a run submitted without run config reaches the same workers
+    as `dg launch -c deploy/executors/celery.yaml`; an execution section in a run's config still
+    overrides any of these keys."""
+
+    def from_environment(config: dict) -> dict:
+        defaults = dict(CELERY_DEFAULTS)
+        for key, variable in (
+            ("broker", "DAGSTER_CELERY_BROKER_URL"),
+            ("backend", "DAGSTER_CELERY_BACKEND_URL"),
+        ):
+            if os.environ.get(variable):
+                defaults[key] = os.environ[variable]
+        return {**defaults, **config}
+
+    # the same keys with no defaults of their own, so a key the run config leaves out is ours
+    fields = executor.config_schema.config_type.fields
+    schema = dg.Shape(
+        {k: dg.Field(f.config_type, is_required=False, description=f.description)
+         for k, f in fields.items()}
+    )  # fmt: skip
+    return executor.configured(from_environment, config_schema=schema, name=executor.name)
