@@ -22,6 +22,7 @@ from __future__ import annotations
 import polars as pl
 
 __all__ = [
+    "FLOW_INPUT_COLUMNS",
     "FLOW_SESSION_COLUMNS",
     "GAP_TOLERANCE_S",
     "flow_sessions",
@@ -64,7 +65,27 @@ FLOW_SESSION_COLUMNS: dict[str, pl.DataType] = {
     "estimated": pl.Boolean(),
     "orig_as": pl.UInt32(),
     "resp_as": pl.UInt32(),
+    "source": pl.String(),
 }
+
+# The validated flow columns flow_sessions reads: the layer reads no others from the lake.
+FLOW_INPUT_COLUMNS = (
+    "start",
+    "end",
+    "src_addr",
+    "dst_addr",
+    "src_port",
+    "dst_port",
+    "protocol",
+    "packets",
+    "bytes",
+    "tcp_flags",
+    "src_as",
+    "dst_as",
+    "sampling_rate",
+    "counts_scaled",
+    "exporter",
+)
 
 
 def scaled_counts(col: str) -> pl.Expr:
@@ -91,6 +112,9 @@ def flow_sessions(flows: pl.DataFrame) -> pl.DataFrame:
     if flows.height == 0:
         return pl.DataFrame(schema=FLOW_SESSION_COLUMNS)
     ported = pl.col("protocol").is_in(_PORTED)
+    missing = [c for c in FLOW_INPUT_COLUMNS if c not in flows.columns]
+    if missing:
+        raise ValueError(f"flow records lack columns {missing}")
     f = flows.select(
         "start",
         "end",
@@ -217,6 +241,7 @@ def flow_sessions(flows: pl.DataFrame) -> pl.DataFrame:
         sensor=pl.col("exporter"),
         service=pl.lit(None, pl.String),
         conn_state=pl.lit(None, pl.String),
+        source=pl.lit("flow"),
     )
     # deterministic and unique within an exporter: the start and the connection's endpoints
     uid = pl.concat_str(
