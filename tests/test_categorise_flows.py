@@ -139,3 +139,36 @@ def test_flow_session_ids_are_deterministic_and_unique():
     b = categorise_flows(_flows(rows[::-1]), _empty("dns"), reference=reference()).sessions
     assert a.get_column("uid").to_list() == b.get_column("uid").to_list()
     assert a.select("sensor", "uid").is_unique().all()
+
+
+# Real addresses whose origin AS the bundled geoip2fast ASN data names as a cloud, CDN or
+# hosting company: a flow to them names the provider and its category, never a service.
+PROVIDER_ADDRESSES = [
+    ("52.95.110.1", "AMAZON-02", "Amazon Web Services", "cloud"),
+    ("18.254.244.60", "Amazon Data Services Ireland Ltd", "Amazon Web Services", "cloud"),
+    ("13.64.1.1", "MICROSOFT-CORP-MSN-AS-BLOCK", "Microsoft Azure", "cloud"),
+    ("35.184.1.1", "GOOGLE-CLOUD-PLATFORM", "Google Cloud", "cloud"),
+    ("34.101.3.250", "Google Asia Pacific Pte. Ltd.", "Google Cloud", "cloud"),
+    ("47.88.1.1", "Alibaba US Technology Co., Ltd.", "Alibaba Cloud", "cloud"),
+    ("119.28.1.1", "Tencent Building, Kejizhongyi Avenue", "Tencent Cloud", "cloud"),
+    ("104.16.0.1", "CLOUDFLARENET", "Cloudflare", "infrastructure"),
+    ("162.44.59.177", "Cloudflare London, LLC", "Cloudflare", "infrastructure"),
+    ("23.0.0.1", "Akamai International B.V.", "Akamai", "infrastructure"),
+    ("151.101.1.1", "FASTLY", "Fastly", "infrastructure"),
+    ("159.65.1.1", "DIGITALOCEAN-ASN", "DigitalOcean", "cloud"),
+    ("51.38.1.1", "OVH SAS", "OVH", "cloud"),
+    ("88.198.1.1", "Hetzner Online GmbH", "Hetzner", "cloud"),
+    ("139.162.1.1", "Akamai Connected Cloud", "Akamai Connected Cloud (Linode)", "cloud"),
+    ("163.110.151.116", "SOFTLAYER", "IBM Cloud", "cloud"),
+    ("92.114.87.167", "LeaseWeb Netherlands B.V.", "Leaseweb", "cloud"),
+    ("119.13.96.175", "HUAWEI CLOUDS", "Huawei Cloud", "cloud"),
+]
+
+
+@pytest.mark.parametrize(("ip", "org", "service", "category"), PROVIDER_ADDRESSES)
+def test_a_flow_to_a_cloud_cdn_or_hosting_as_names_the_provider(ip, org, service, category):
+    flows = _flows([record(CLIENT, 51000, ip, 443, 0, 5), record(ip, 443, CLIENT, 51000, 0.1, 5)])
+    row = categorise_flows(flows, _empty("dns"), reference=reference()).sessions.row(0, named=True)
+    assert row["remote_org"] == org and row["remote_asn"] is not None
+    assert (row["service"], row["category"]) == (service, category)
+    assert row["match_source"] in ("ip_prefix", "asn")
