@@ -68,3 +68,6 @@ def test_flows_only_day_through_the_daily_job(tmp_path):
     assert cat["validated_flows"].value == 20 and cat["sessions_flow"].value == 5
     summary = lake.read_partition("reporting", "daily_summary", DAY)
     assert summary.item(0, "sessions") == 5
+    by_category = lake.read_partition("reporting", "activity_by_category", DAY)
+    assert by_category["estimated"].all() and set(by_category["max_sampling_rate"]) == {100}
+    assert summary.item(0, "estimated") is True
