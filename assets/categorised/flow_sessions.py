@@ -11,7 +11,8 @@ The initiator (``id_orig_*``, Zeek's originator) is, in order of evidence: the s
 a SYN without ACK (TCP) or an echo request (ICMP); the side whose first record started
 earlier (unsampled records only, both directions seen: at 1:N sampling the first record is a
 random packet); the side with the higher port (the ephemeral one); the side of the earlier
-record; for two that began at once, the smaller address. Which side is local (inside a monitored network) is decided later, by direction.
+record; for two that began at once, the smaller address. Which side is local (inside a
+monitored network) is decided later, by direction.
 
 Counts apply the sampling rate exactly once: records whose counts the collector already
 scaled are taken as they are, the others are multiplied by their rate.
