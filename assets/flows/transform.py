@@ -43,12 +43,17 @@ def validate_flows(
         key=lambda f: (f.folder_day, f.sensor, f.source_file),
     )
     counts = {"raw_records": 0, "to_earlier_partitions": 0, "from_later_folders": 0}
+    # the Zeek tables' reconciliation terms that flows never have (no un-rotated files), so
+    # every validated materialisation reconciles by the same formula
+    counts |= {"from_earlier_folders": 0, "to_later_partitions": 0}
     formats: dict[str, int] = {}
     sound: list[pl.DataFrame] = []
     bad: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
-    by_name = {f.source_file: f for f in ordered}
-    for raw_file in ordered:
+    exporters = {e: i for i, e in enumerate(sorted({f.sensor for f in ordered}))}
+    file_formats: list[str | None] = []
+    for file_id, raw_file in enumerate(ordered):
         rows, fmt = read_flow_file(raw_file.load(), posixpath.basename(raw_file.source_file))
+        file_formats.append(fmt)
         owner = _owner(raw_file.folder_day, lateness_days)
         rows = rows.with_row_index("__index").with_columns(owner.alias("__owner"))
         if raw_file.folder_day == day:
@@ -65,13 +70,15 @@ def validate_flows(
                     pl.lit(raw_file.sensor).alias("exporter"),
                     pl.lit(raw_file.source_file).alias("source_file"),
                     pl.lit(raw_file.folder_day).alias("__folder"),
+                    pl.lit(file_id, pl.UInt32).alias("__file"),
+                    pl.lit(exporters[raw_file.sensor], pl.UInt32).alias("__exporter"),
                 ),
                 lateness_days,
             )
             sound.append(good)
             bad.append(flagged)
         del rows
-    valid, duplicates = _deduplicated(sound, by_name)
+    valid, duplicates = _deduplicated(sound, ordered, file_formats)
     quarantine = pl.concat([*bad, duplicates], how="vertical_relaxed").sort(
         "source_file", "line_number", nulls_last=True, maintain_order=True
     )
@@ -180,10 +187,11 @@ def _judge(records: pl.DataFrame, lateness_days: int) -> tuple[pl.DataFrame, pl.
         ],
         *[pl.col(c).cast(FLOWS_SCHEMA[c]) for c in ("src_as", "dst_as", "sampling_rate")],
         pl.col("counts_scaled").fill_null(False),
-        "exporter",
         "exporter_address",
-        "format",
-        "source_file",
+        # the file's own strings (exporter, format, name) are ids until the day is deduplicated:
+        # at 10M flows they would be most of the day's memory
+        "__exporter",
+        "__file",
         "line_number",
         "__index",
     )
@@ -199,20 +207,45 @@ def _judge(records: pl.DataFrame, lateness_days: int) -> tuple[pl.DataFrame, pl.
 
 
 def _deduplicated(
-    sound: list[pl.DataFrame], files: dict[str, RawFile]
+    sound: list[pl.DataFrame], files: list[RawFile], formats: list[str | None]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The day's valid rows (first of each flow, by start) and quarantine entries for the
-    repeats, whose raw text is read again from their few files."""
+    repeats, whose raw text is read again from their few files. ``sound`` rows name their
+    file and exporter by index (``__file`` into ``files`` and ``formats``, ``__exporter``)."""
     if not sound:
         return pl.DataFrame(schema=FLOWS_SCHEMA), pl.DataFrame(schema=QUARANTINE_SCHEMA)
     typed = pl.concat(sound, how="vertical")
-    dup = typed.select(pl.struct(DEDUP_KEY).is_first_distinct().not_()).to_series()
-    repeats = typed.filter(dup).select("source_file", "line_number", "__index", "exporter")
-    valid = typed.filter(~dup).sort("start", maintain_order=True).select(list(FLOWS_SCHEMA))
-    del typed
+    sound.clear()
+    key = ["__exporter" if c == "exporter" else c for c in DEDUP_KEY]
+    dup = _repeats(typed, key)
+    repeats = typed.filter(dup).select("__file", "line_number", "__index")
+    # the first of each flow, by start (stable), gathered once: a filter then a sort would
+    # copy the day twice
+    order = (
+        typed.select("start")
+        .with_columns(__dup=dup)
+        .select(
+            pl.int_range(pl.len(), dtype=pl.UInt32)
+            .filter(~pl.col("__dup"))
+            .sort_by(pl.col("start").filter(~pl.col("__dup")), maintain_order=True)
+        )
+        .to_series()
+    )
+    columns = [c for c in FLOWS_SCHEMA if c in typed.columns]
+    valid = typed.select(*columns, "__file")[order]
+    del typed, dup, order
+    ids = list(range(len(files)))
+    valid = valid.with_columns(
+        exporter=pl.col("__file").replace_strict(
+            ids, [f.sensor for f in files], return_dtype=pl.String
+        ),
+        format=pl.col("__file").replace_strict(ids, formats, return_dtype=pl.String),
+    )
+    valid = valid.select(list(FLOWS_SCHEMA))
     quoted = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
-    for (name,), group in repeats.group_by("source_file", maintain_order=True):
-        f = files[name]
+    for (file_id,), group in repeats.group_by("__file", maintain_order=True):
+        f = files[file_id]
+        name = f.source_file
         rows = read_flow_file(f.load(), posixpath.basename(name))[0].with_row_index("__index")
         text = rows.select("__index", "raw")
         quoted.append(
@@ -222,15 +255,28 @@ def _deduplicated(
                     "the same flow (exporter, times, addresses, ports, protocol, counts) "
                     "came before in this partition"
                 ).alias("detail"),
-                "source_file",
+                pl.lit(name).alias("source_file"),
                 "line_number",
                 "raw",
-                "exporter",
+                pl.lit(f.sensor).alias("exporter"),
             )
         )
     return valid, pl.concat(quoted, how="vertical_relaxed").select(
         [pl.col(c).cast(t) for c, t in QUARANTINE_SCHEMA.items()]
     )
+
+
+def _repeats(typed: pl.DataFrame, key: list[str]) -> pl.Series:
+    """True for each row whose ``key`` equals an earlier row's. Rows are first compared by a
+    64-bit hash of the key (a day's full keys in one hash table cost gigabytes at 10M
+    flows), then exactly among the few rows whose hash is shared."""
+    shared = typed.select(pl.struct(key).hash(seed=0).is_duplicated()).to_series()
+    dup = pl.repeat(False, typed.height, eager=True, dtype=pl.Boolean)
+    candidates = shared.arg_true()
+    if candidates.len():
+        exact = typed[candidates].select(pl.struct(key).is_first_distinct().not_()).to_series()
+        dup = dup.scatter(candidates.filter(exact), True)
+    return dup
 
 
 def _iso(e: pl.Expr) -> pl.Expr:
