@@ -186,6 +186,12 @@ def scenario_path(scenario: str | Path | None) -> Path:
     return SCENARIO_DIR / f"{scenario}.yaml"
 
 
+def _beside(scenario: Path, name: str) -> Path:
+    """A file a scenario names: next to it, else among the bundled scenarios."""
+    p = scenario.parent / name
+    return p if p.exists() or Path(name).is_absolute() else SCENARIO_DIR / name
+
+
 def load_hosting(path: Path) -> dict[str, HostingOwner]:
     """Service id -> its owner's address space (a `service_hosting` file)."""
     if not path.exists():
@@ -265,7 +271,7 @@ def load_scenario(
     tax = load_taxonomy(taxonomy)
     profiles = doc.get("profiles") or {}
     hosting_file = doc.get("service_hosting")
-    hosting = load_hosting(path.parent / hosting_file) if hosting_file else {}
+    hosting = load_hosting(_beside(path, hosting_file)) if hosting_file else {}
 
     services: list[ServicePlan] = []
     unknown_domains = tuple(d.lower() for d in doc.get("unknown_domains") or ())
