@@ -1,7 +1,8 @@
 """The `hermit` command: what Dagster's UI and `dg` do not cover.
 
     hermit demo          simulate the 2017 scenario, run every layer via Dagster, write the report
-hermit simulate      write raw Zeek logs (and their ground truth) for a scenario
+hermit simulate      write raw Zeek logs, or a router's NetFlow exports collected by nfcapd
+                     (--format netflow), and their ground truth, for a scenario
 hermit materialize   run the daily pipeline for a date range, with progress and a summary
 hermit report        write the period report (HTML + figures) for a date range
 hermit taxonomy      unknown: a period's top unnamed domains; check: validate a taxonomy
@@ -65,6 +66,10 @@ def cmd_simulate(args) -> int:
     from assets.simulate.run import simulate
 
     lake = _lake(args)
+    if args.format == "netflow":
+        return _simulate_netflow(args, lake)
+    if args.sampling != 1:
+        raise ValueError("--sampling applies to --format netflow only")
     with _days_bar() as progress:
         summary = simulate(
             lake,
@@ -81,6 +86,39 @@ def cmd_simulate(args) -> int:
     console.print(f"[bold]simulated[/] into {lake.raw_root}")
     _print_simulation(summary)
     return 0
+
+
+def _simulate_netflow(args, lake: Lake) -> int:
+    from assets.simulate.run_flows import simulate_flows
+
+    if args.inject_rate:
+        raise ValueError("--inject-rate applies to Zeek logs only")
+    with _days_bar() as progress:
+        sim = simulate_flows(
+            lake,
+            progress=progress,
+            scenario=args.scenario,
+            start=args.start,
+            end=args.end,
+            sessions_per_day=args.sessions_per_day,
+            seed=args.seed,
+            sampling=args.sampling,
+            exporter=args.exporter,
+        )
+    console.print(f"[bold]simulated[/] into {lake.raw_root}")
+    print_flow_simulation(sim)
+    return 0
+
+
+def print_flow_simulation(sim) -> None:
+    rate = "unsampled" if sim.sampling == 1 else f"1:{sim.sampling} packet sampling"
+    console.print(
+        f"{sim.start}..{sim.end}, {sim.sessions_per_day:,} sessions/day, seed {sim.seed}, "
+        f"{rate}: {sim.connections:,} border connections as {sim.flows:,} NetFlow v9 flows in "
+        f"{sim.packets:,} export packets, collected by nfcapd into {sim.files:,} hourly files "
+        f"({sim.seconds:.1f} s)"
+    )
+    console.print(f"ground truth: {sim.ground_truth_path}")
 
 
 def _print_simulation(sim) -> None:
@@ -226,7 +264,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--end", type=_date)
     sim.add_argument("--sessions-per-day", type=int)
     sim.add_argument("--seed", type=int, default=2017)
-    sim.add_argument("--format", choices=["tsv", "json"], default="tsv")
+    sim.add_argument(
+        "--format",
+        choices=["tsv", "json", "netflow"],
+        default="tsv",
+        help="Zeek TSV or JSON logs, or netflow: NetFlow v9 exports sent to a real nfcapd "
+        "(needs Debian's nfdump package) and filed under <raw>/flows/<exporter>/<date>/",
+    )
+    sim.add_argument(
+        "--sampling",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --format netflow: 1:N packet sampling, announced to the collector (default 1)",
+    )
+    sim.add_argument("--exporter", default="pyongyang-border", help="with --format netflow")
     sim.add_argument(
         "--inject-rate",
         type=float,
