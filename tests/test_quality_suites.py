@@ -160,8 +160,13 @@ def sessions_frame(n: int = 200, *, unknown_share: float = 0.1) -> pl.DataFrame:
         "local_hour": [t.hour for t in local_ts],
         "local_weekday": [t.isoweekday() for t in local_ts],
         "reference_version": ["taxonomy=0 networks=0 category_lists=none"] * n,
+        "source": ["zeek"] * n,
+        "flows": [None] * n,
+        "sampling_rate": [1] * n,
+        "estimated": [False] * n,
     }
     schema = {
+        "flows": pl.Int64,
         "remote_asn": pl.UInt32,
         "orig_p": pl.Int32,
         "resp_p": pl.Int32,

@@ -4,15 +4,15 @@ import dagster as dg
 
 from assets.core.keys import JOB_NAME, RAW_FLOWS, RAW_ZEEK, REFERENCE_KEYS
 
-PIPELINE_GROUPS = ("validated", "categorised", "reporting")
+PIPELINE_GROUPS = ("validated", "flows", "categorised", "reporting")
 OBSERVE_JOB_NAME = "observe_inputs"
 
 DAILY_PIPELINE_JOB = dg.define_asset_job(
     name=JOB_NAME,
     # only the partitioned layers, so `dg launch --partition-range` runs the range in one run
     selection=dg.AssetSelection.groups(*PIPELINE_GROUPS),
-    description="Raw Zeek logs to validated, categorised and reporting tables for a day "
-    "(or a range, in one run).",
+    description="Raw Zeek logs and flow records to validated, categorised and reporting tables "
+    "for a day (or a range, in one run).",
 )
 
 OBSERVE_INPUTS_JOB = dg.define_asset_job(

@@ -1,5 +1,5 @@
-"""Categorised layer: every validated connection becomes a session with hostname, service,
-category, country and direction."""
+"""Categorised layer: every validated connection (a Zeek conn record, or the flow records of
+one connection) becomes a session with hostname, service, category, country and direction."""
 
 import datetime as dt
 
@@ -42,13 +42,15 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
         dg.AssetSpec(
             SESSIONS,
             group_name=GROUP,
-            description="One row per connection: monitored client, hostname (and where it came "
-            "from), registered domain, service, category, remote country, direction, local time.",
+            description="One row per connection, from Zeek conn records or merged flow records "
+            "(`source`): monitored client, hostname (and where it came from), registered "
+            "domain, service, category, remote AS, remote country, direction, local time.",
             deps=[
                 dg.AssetDep(["validated", "conn"]),
                 dg.AssetDep(["validated", "dns"], partition_mapping=PREVIOUS_DAY),
                 dg.AssetDep(["validated", "ssl"]),
                 dg.AssetDep(["validated", "http"]),
+                dg.AssetDep(["validated", "flows"]),
                 *REFERENCE_KEYS,
             ],
             kinds={"parquet", "polars"},
@@ -75,7 +77,9 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
 def categorise_sessions(
     context: dg.AssetExecutionContext, lake: LakeResource, reference: ReferenceResource
 ):
-    from assets.categorised.sessions import INPUT_COLUMNS, categorise, unknown_domains
+    from assets.categorised.flow_sessions import FLOW_INPUT_COLUMNS
+    from assets.categorised.from_flows import categorise_day
+    from assets.categorised.sessions import INPUT_COLUMNS, unknown_domains
 
     store = lake.get()
     ref = reference.get()
@@ -85,11 +89,13 @@ def categorise_sessions(
     with step:
         for day in partition_days(context):
             conn = store.read_partition("validated", "conn", day, INPUT_COLUMNS["conn"])
-            if conn is None:
-                step.skip_day(day, f"validated/conn has no partition {day}")
+            flows = store.read_partition("validated", "flows", day, FLOW_INPUT_COLUMNS)
+            if conn is None and flows is None:
+                step.skip_day(day, f"neither validated/conn nor validated/flows has {day}")
                 continue
-            result = categorise(
+            result = categorise_day(
                 conn,
+                flows,
                 read_validated(store, "dns", [day - dt.timedelta(days=1), day]),
                 read_validated(store, "ssl", [day]),
                 read_validated(store, "http", [day]),
@@ -106,7 +112,11 @@ def categorise_sessions(
                         "sessions",
                         result.sessions,
                         "categorised.sessions",
-                        {"validated_conn": conn.height, **stats, "reference": ref.version},
+                        {
+                            "validated_conn": 0 if conn is None else conn.height,
+                            **stats,
+                            "reference": ref.version,
+                        },
                     ),
                     Output(
                         UNKNOWN_DOMAINS,

@@ -46,9 +46,45 @@ def add_cert(frame: pl.DataFrame, ssl: pl.DataFrame) -> pl.DataFrame:
     return frame.join(cert_by_uid(ssl), on="uid", how="left", maintain_order="left")
 
 
-def add_asn(frame: pl.DataFrame, reference: Reference, ip_col: str = "remote_ip") -> pl.DataFrame:
-    """Add remote_asn, remote_org of ``frame[ip_col]`` (null where unknown)."""
+def add_asn(
+    frame: pl.DataFrame,
+    reference: Reference,
+    ip_col: str = "remote_ip",
+    known: str | None = None,
+) -> pl.DataFrame:
+    """Add remote_asn, remote_org of ``frame[ip_col]`` (null where unknown).
+
+    ``known`` names a column of AS numbers the telemetry itself gave (a flow exporter's
+    src/dst AS): where it is not null it is the number, and the organisation is the name
+    the taxonomy gives that number, else the source's answer for the address when the
+    source's number does not contradict it.
+    """
     if reference.asn is None:
-        return frame.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in ASN_SCHEMA.items()])
-    got = lookup_asns(frame.get_column(ip_col), reference.asn, reference.taxonomy.asn_numbers)
-    return frame.with_columns(got.get_column("remote_asn"), got.get_column("remote_org"))
+        got = pl.DataFrame(
+            {c: pl.Series([None] * frame.height, dtype=t) for c, t in ASN_SCHEMA.items()}
+        )
+    else:
+        got = lookup_asns(frame.get_column(ip_col), reference.asn, reference.taxonomy.asn_numbers)
+    if known is None:
+        return frame.with_columns(got.get_column("remote_asn"), got.get_column("remote_org"))
+    orgs = {n: o for o, n in reference.taxonomy.asn_numbers.items()}
+    exported = pl.col(known).cast(pl.UInt32)
+    looked_up, looked_up_org = pl.col("_asn_lookup"), pl.col("_org_lookup")
+    named = (
+        exported.replace_strict(orgs, default=None, return_dtype=pl.String)
+        if orgs
+        else pl.lit(None, pl.String)
+    )
+    agrees = looked_up.is_null() | (looked_up == exported)
+    out = frame.with_columns(
+        _asn_lookup=got.get_column("remote_asn"), _org_lookup=got.get_column("remote_org")
+    )
+    return out.with_columns(
+        remote_asn=pl.coalesce(exported, looked_up),
+        remote_org=pl.when(exported.is_null())
+        .then(looked_up_org)
+        .when(named.is_not_null())
+        .then(named)
+        .when(agrees)
+        .then(looked_up_org),
+    ).drop(known, "_asn_lookup", "_org_lookup")

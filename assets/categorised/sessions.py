@@ -65,6 +65,23 @@ SESSIONS_SCHEMA: dict[str, pl.DataType] = {
     "local_hour": pl.Int8(),
     "local_weekday": pl.Int8(),
     "reference_version": pl.String(),
+    # where the session came from: a Zeek conn record, or the flow records of one connection
+    "source": pl.String(),
+    "flows": pl.Int64(),  # flow records merged into the session (null for Zeek)
+    "sampling_rate": pl.Int64(),  # 1 in N packets (Zeek: 1; flows: null when unstated)
+    "estimated": pl.Boolean(),  # counts are estimates scaled up from sampled packets
+}
+
+SOURCES = ("zeek", "flow")
+# Session columns only flows fill, and what a Zeek conn record means for them.
+SOURCE_DEFAULTS: dict[str, pl.Expr] = {
+    "source": pl.lit("zeek"),
+    "flows": pl.lit(None, pl.Int64),
+    "sampling_rate": pl.lit(1, pl.Int64),
+    "estimated": pl.lit(False),
+    # the exporter's origin AS of each side (null: look the address up)
+    "orig_as": pl.lit(None, pl.UInt32),
+    "resp_as": pl.lit(None, pl.UInt32),
 }
 
 MATCH_SOURCES = ("domain", "category_list", "cert_org", "ip_prefix", "asn", "port", "none")
@@ -115,6 +132,10 @@ def _conn_columns(conn: pl.DataFrame) -> pl.DataFrame:
         pl.col("orig_bytes").cast(pl.Int64),
         pl.col("resp_bytes").cast(pl.Int64),
         pl.col("conn_state").cast(pl.String),
+        *[
+            (pl.col(c) if c in conn.columns else default).alias(c)
+            for c, default in SOURCE_DEFAULTS.items()
+        ],
     ).with_row_index("_row")
 
 
@@ -138,7 +159,9 @@ def categorise(
         base, dns, ssl, http, ttl_grace_s=dns_ttl_grace_s, max_age_s=dns_max_age_s
     ).rename({"id_orig_h": "orig_h", "id_resp_h": "resp_h"})
     out = add_direction(out, reference.networks)
-    out = add_asn(add_cert(out, ssl), reference)
+    # a flow exporter's own AS field for the remote side wins over the offline lookup
+    known = pl.when(pl.col("remote_ip") == pl.col("resp_h")).then("resp_as").otherwise("orig_as")
+    out = add_asn(add_cert(out, ssl).with_columns(_known_as=known), reference, known="_known_as")
 
     names = registered_domains(out.get_column("hostname"))
     out = out.join(names, on="hostname", how="left", maintain_order="left").with_columns(

@@ -9,7 +9,7 @@ from assets.core.resources import LakeResource
 from assets.flows.schema import FLOWS_SCHEMA, QUARANTINE_SCHEMA
 from assets.publishing import VOLUME_CHECK, LayerStep, Output, check_specs, partition_days
 
-GROUP = "flows"  # not in the daily job yet: sessions from flows (issue 14) come next
+GROUP = "flows"  # in the daily job: categorised sessions read validated/flows
 VALID_KEY = dg.AssetKey(["validated", "flows"])
 QUARANTINE_KEY = dg.AssetKey(["quarantine", "flows"])
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from assets.core.vocabulary import MONITORED_DIRECTIONS
+from assets.reporting.estimates import SAMPLING_COLUMNS, sampling_aggs
 
 SUSPECT_KINDS = ("obfuscation", "crypto", "scanning", "beaconing")
 # Taxonomy categories flagged whenever they are used.
@@ -55,6 +56,7 @@ SUSPECT_SCHEMA: dict[str, pl.DataType] = {
     "gap_sumsq_s": pl.Float64,
     "gap_mean_s": pl.Float64,
     "gap_cv": pl.Float64,
+    **SAMPLING_COLUMNS,
 }
 SUSPECT_KEY = ("kind", "direction", "local_ip", "remote_ip", "resp_p", "service", "remote_country")
 
@@ -71,6 +73,7 @@ def _common() -> list[pl.Expr]:
         pl.col("remote_ip").drop_nulls().n_unique().cast(pl.Int64).alias("remotes"),
         pl.col("ts").min().alias("first_ts"),
         pl.col("ts").max().alias("last_ts"),
+        *sampling_aggs(),
     ]
 
 

@@ -7,6 +7,10 @@ be summed across days as distinct counts. Rows are fully sorted on their keys, s
 tables are byte-identical whether built alone or within a range. The Hive partition column
 `date` (the UTC day of `ts`) is not stored in the frames.
 
+Estimates: every row carries `estimated` (some of its sessions came from sampled flows, so
+its counts are scaled up from 1-in-N packets) and `max_sampling_rate` (assets/reporting/
+estimates.py).
+
 Scope: transit sessions (no monitored side) only count in `daily_summary`; every other table
 keys rows by `direction` (outbound, inbound, internal) so "users' own activity" (outbound) and
 "others reaching the monitored networks" (inbound) stay apart.
@@ -19,6 +23,7 @@ import datetime as dt
 import polars as pl
 
 from assets.core.vocabulary import MONITORED_DIRECTIONS, UNKNOWN_CATEGORY
+from assets.reporting.estimates import SAMPLING_COLUMNS, sampling_aggs, with_sampling
 from assets.reporting.suspect import SUSPECT_SCHEMA, suspect_activity
 
 __all__ = ["MONITORED_DIRECTIONS", "REPORTING_TABLES", "UNKNOWN_CATEGORY", "build_reporting_tables"]
@@ -50,6 +55,7 @@ REPORTING_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "clients": _I64,
         "session_share": _F64,
         "byte_share": _F64,
+        **SAMPLING_COLUMNS,
     },
     "top_services": {
         "direction": _STR,
@@ -60,6 +66,7 @@ REPORTING_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "clients": _I64,
         "rank_in_category": pl.Int32,
         "rank_overall": pl.Int32,
+        **SAMPLING_COLUMNS,
     },
     "hourly_activity": {
         "direction": _STR,
@@ -68,6 +75,7 @@ REPORTING_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "sessions": _I64,
         "bytes": _I64,
         "clients": _I64,
+        **SAMPLING_COLUMNS,
     },
     "weekday_activity": {
         "direction": _STR,
@@ -77,6 +85,7 @@ REPORTING_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "sessions": _I64,
         "bytes": _I64,
         "clients": _I64,
+        **SAMPLING_COLUMNS,
     },
     "country_activity": {
         "direction": _STR,
@@ -86,6 +95,7 @@ REPORTING_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "clients": _I64,
         "remotes": _I64,
         "session_share": _F64,
+        **SAMPLING_COLUMNS,
     },
     "suspect_activity": SUSPECT_SCHEMA,
     "daily_summary": {
@@ -105,6 +115,7 @@ REPORTING_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "services": _I64,
         "first_ts": pl.Datetime("us", "UTC"),
         "last_ts": pl.Datetime("us", "UTC"),
+        **SAMPLING_COLUMNS,
     },
 }
 
@@ -117,7 +128,7 @@ def _counts(*, clients: bool = True) -> list[pl.Expr]:
     exprs = [pl.len().cast(_I64).alias("sessions"), _sum("bytes_total").alias("bytes")]
     if clients:
         exprs.append(pl.col("local_ip").drop_nulls().n_unique().cast(_I64).alias("clients"))
-    return exprs
+    return exprs + sampling_aggs()
 
 
 def _share(col: str, over: str | list[str]) -> pl.Expr:
@@ -283,6 +294,7 @@ def daily_summary(sessions: pl.LazyFrame) -> pl.LazyFrame:
         .alias("services"),
         pl.col("ts").min().alias("first_ts"),
         pl.col("ts").max().alias("last_ts"),
+        *sampling_aggs(),
     )
 
 
@@ -294,7 +306,7 @@ def build_reporting_tables(
     Rows whose `ts` is not on `day` are ignored: by the time rule a partition only holds its own
     day, and filtering keeps each day's tables a pure function of that day's sessions.
     """
-    lf = sessions.lazy().filter(pl.col("ts").dt.date() == day)
+    lf = with_sampling(sessions.lazy()).filter(pl.col("ts").dt.date() == day)
     monitored = lf.filter(pl.col("direction").is_in(MONITORED_DIRECTIONS))
     plans = {
         "activity_by_category": activity_by_category(monitored),
