@@ -107,7 +107,7 @@ def collect_hour(datagrams: list[bytes], expected_flows: int) -> bytes:
                     if i % BURST == BURST - 1:
                         _wait_drained(port)
             _wait_drained(port)
-            time.sleep(0.02)  # the last datagram read is being stored
+            time.sleep(0.01)  # the last datagram read is being stored
         finally:
             proc.send_signal(signal.SIGTERM)
             log = proc.communicate(timeout=60)[0].decode(errors="replace")
