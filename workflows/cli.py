@@ -200,10 +200,43 @@ def cmd_demo(args) -> int:
         start.isoformat(), end.isoformat(), name="demo_2017", lake_root=args.lake
     )
     console.print(f"report: [bold]{meta['path']}[/]")
-    _print_headline(_headline(meta), _ground_truth(lake, sim))
+    truth = _ground_truth(lake, sim)
+    _print_headline(_headline(meta), truth)
+    if args.flows:
+        _demo_flows(args, lake, _headline(meta), truth)
     console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; lake: {lake.root}")
     console.print("browse it: `make dev` (Dagster UI), or query the Parquet with DuckDB (README)")
     return 0
+
+
+def _demo_flows(args, lake: Lake, zeek: dict, truth: dict) -> None:
+    """The same scenario from router exports alone, unsampled and 1:100 (`--flows`)."""
+    from assets.reference.questions import load_questions
+    from assets.reference.resource import ReferenceResource
+    from assets.report.fidelity import planted_headline
+    from assets.report.flow_fidelity import flow_fidelity
+    from workflows.demo_flows import RATES, print_flow_table, run_flow_demo
+
+    runs = []
+    for i, rate in enumerate(RATES):
+        what = "unsampled" if rate == 1 else f"1:{rate} packet-sampled"
+        console.rule(f"flows {i + 1}/{len(RATES)}: the scenario as {what} NetFlow v9 exports")
+        runs.append(
+            run_flow_demo(
+                lake,
+                sessions_per_day=args.sessions_per_day,
+                seed=args.seed,
+                rate=rate,
+                console=console,
+            )  # fmt: skip
+        )
+    reference = ReferenceResource()
+    categories = {s.name: s.category for s in reference.get().taxonomy.service_list}
+    planted = planted_headline(truth, categories, load_questions(reference.file_path("networks")))
+    rows = flow_fidelity(
+        planted, zeek, {r.rate: r.headline for r in runs}, {r.rate: r.unnamed for r in runs}
+    )
+    print_flow_table(console, rows, runs)
 
 
 def _ground_truth(lake: Lake, sim) -> dict:
@@ -255,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lake", help="lake root (default: $HERMIT_LAKE or ./data_lake)")
     demo.add_argument("--sessions-per-day", type=int, default=None)
     demo.add_argument("--seed", type=int, default=2017)
+    demo.add_argument(
+        "--flows",
+        action="store_true",
+        help="then run the scenario from NetFlow exports alone (unsampled and 1:100, through a "
+        "real nfcapd; lakes under <lake>/demo-flows/) and print each figure beside the Zeek run's",
+    )
     demo.set_defaults(func=cmd_demo)
 
     sim = sub.add_parser("simulate", help="write raw Zeek logs for a scenario")

@@ -25,6 +25,7 @@ INACTIVE_TIMEOUT_S = 15
 IF_INSIDE, IF_OUTSIDE = 2, 1
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 US = 1_000_000
+RTT_MAX_US = 50_000
 
 FLOW_COLUMNS = (
     "src", "dst", "sport", "dport", "proto", "flags", "in_if", "out_if", "packets", "bytes",
@@ -104,13 +105,18 @@ def border_flows(
     frac_lo = np.where(dur > 0, lo / np.maximum(dur, 1), 0.0)
     frac_hi = np.where(last, 1.0, frac_hi)
     pk_total, by_total = d["pkts"][idx], d["bytes"][idx]
-    cum_hi = np.floor(pk_total * frac_hi).astype(np.int64)
-    cum_lo = np.floor(pk_total * frac_lo).astype(np.int64)
+    # rounded up: a connection's first packets (its SYN) are in its first piece
+    cum_hi = np.minimum(np.ceil(pk_total * frac_hi - 1e-9).astype(np.int64), pk_total)
+    cum_lo = np.minimum(np.ceil(pk_total * frac_lo - 1e-9).astype(np.int64), pk_total)
     pkts = cum_hi - cum_lo
     # bytes follow the packets (a piece with no packet carries no byte)
     byts = (by_total * cum_hi) // pk_total - (by_total * cum_lo) // pk_total
     start = d["ts"][idx] + lo
     end = d["ts"][idx] + hi
+    # the answer's first packet leaves a round trip after the first packet in
+    fwd = d["fwd"][idx]
+    rtt = np.clip(dur // 100, 1000, RTT_MAX_US)
+    start = np.where(~fwd & (k == 0), np.minimum(start + rtt, end), start)
     keep = pkts > 0
 
     tcp_p = d["tcp"][idx]
@@ -118,7 +124,6 @@ def border_flows(
     first_piece = k == 0
     flags = np.where(tcp_p, ACK | PSH, 0)
     flags = flags | np.where(tcp_p & first_piece, SYN, 0) | np.where(tcp_p & last, FIN, 0)
-    fwd = d["fwd"][idx]
     flags = np.where(tcp_p & (st == "S0"), SYN, flags)
     flags = np.where(tcp_p & (st == "REJ"), np.where(fwd, SYN, RST | ACK), flags)
     # exported when the timeout cuts it, or at its end: TCP's FIN/RST at once, else idle
