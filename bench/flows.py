@@ -1,5 +1,5 @@
 """Flow benchmark (issue 14): read + validate one day of N flows, against a floor that merely
-reads the same files and writes Parquet.
+reads the same files and writes Parquet; then sessions from those flows, categorised.
 
     uv run python bench/flows.py --records 1000000 [--records 10000000]
 
@@ -114,12 +114,48 @@ def step_validated(raw: Path, out: Path) -> tuple[int, dict]:
     return c["raw_records"], phases | {"quarantined": c["quarantined"]}
 
 
+def step_sessions(raw: Path, out: Path) -> tuple[int, dict]:
+    """The validated step's partition -> flow sessions -> categorised (no dns log)."""
+    from assets.categorised.flow_sessions import FLOW_INPUT_COLUMNS, flow_sessions
+    from assets.categorised.from_flows import categorise_flows
+    from assets.lake import Lake
+    from assets.reference.loaders import load_reference
+
+    lake = Lake(str(out.parent / "validated" / "lake"), raw_root=str(raw))
+    reference = load_reference()
+    phases = {}
+    t = time.perf_counter()
+    flows = lake.read_partition("validated", "flows", DAY, FLOW_INPUT_COLUMNS)
+    phases["read"] = time.perf_counter() - t
+    t = time.perf_counter()
+    sessions = flow_sessions(flows)
+    phases["flow_sessions"] = time.perf_counter() - t
+    t = time.perf_counter()
+    dns = lake.read_partition("validated", "dns", DAY)  # none: attribution by address only
+    result = categorise_flows(flows, dns if dns is not None else _empty_dns(), reference=reference)
+    phases["categorise_flows"] = time.perf_counter() - t
+    assert result.sessions.get_column("flows").sum() == flows.height
+    return flows.height, phases | {"sessions": sessions.height}
+
+
+def _empty_dns():
+    import polars as pl
+
+    from assets.validated.schemas import VALIDATED_SCHEMAS
+
+    return pl.DataFrame(schema=VALIDATED_SCHEMAS["dns"])
+
+
+STEPS = {"floor": lambda raw, out: (step_floor(raw, out), {}), "validated": step_validated}
+STEPS["sessions"] = step_sessions
+
+
 def child(step: str, raw: Path, out: Path, result: Path) -> None:
     if step == "validated":
         import assets.quality.ge_runner  # noqa: F401  (imported before the clock starts)
 
     t = time.perf_counter()
-    rows, info = (step_floor(raw, out), {}) if step == "floor" else step_validated(raw, out)
+    rows, info = STEPS[step](raw, out)
     result.write_text(json.dumps({"seconds": time.perf_counter() - t, "rows": rows, "info": info}))
 
 
@@ -156,7 +192,12 @@ def main() -> None:
         print(f"generated {records:,} flows in {time.perf_counter() - t:.1f} s", flush=True)
         floor = run("floor", raw, work)
         valid = run("validated", raw, work)
-        for name, r in (("floor (read CSV, write Parquet)", floor), ("validated:flows", valid)):
+        sessions = run("sessions", raw, work)
+        for name, r in (
+            ("floor (read CSV, write Parquet)", floor),
+            ("validated:flows", valid),
+            ("categorised:flow sessions", sessions),
+        ):
             line = {
                 "records": records,
                 "step": name,

@@ -53,3 +53,51 @@ def test_partitions_written_before_sessions_carried_sampling_read_as_zeek():
     assert "estimated" not in old.columns
     summary = build_reporting_tables(old, day=DAY)["daily_summary"]
     assert summary.select("estimated", "max_sampling_rate").row(0) == (False, 1)
+
+
+def _period(sampled_days: set[int], rate: int = 100) -> dict[str, pl.DataFrame]:
+    days = [DAY + dt.timedelta(days=i) for i in range(3)]
+    daily = {}
+    for i, d in enumerate(days):
+        s = make_sessions(d, 600, seed=i)
+        s = _sampled(s, rate if i in sampled_days else 1, pl.lit(i in sampled_days))
+        daily[d] = build_reporting_tables(s, day=d)
+    return {
+        n: pl.concat([t[n].with_columns(date=pl.lit(d)) for d, t in daily.items()])
+        for n in REPORTING_TABLES
+    }
+
+
+def _page(tables) -> tuple[dict, str]:
+    from assets.report.figures import period_figures
+    from assets.report.html import render_report
+
+    figures = period_figures(tables, home_country="KP")
+    return figures, render_report(figures, title="t", start=DAY, end=DAY + dt.timedelta(days=2))
+
+
+def test_the_report_labels_figures_from_sampled_flows_as_estimates():
+    figures, page = _page(_period({0, 1, 2}))
+    assert figures["estimates"]["estimated"].all()
+    assert set(figures["estimates"]["max_sampling_rate"]) == {100}
+    assert "Estimated from 1:100 sampled flows." in page
+    # the headline, every chart and both tables say so
+    assert page.count("Estimated from 1:100 sampled flows.") >= 9
+
+
+def test_the_report_says_on_how_many_days_figures_are_estimates():
+    figures, page = _page(_period({1}, rate=50))
+    assert figures["estimates"].filter(table="daily_summary").row(0, named=True) == {
+        "table": "daily_summary",
+        "estimated": True,
+        "max_sampling_rate": 50,
+        "estimated_days": 1,
+        "days": 3,
+    }
+    assert "Estimated from 1:50 sampled flows on 1 of 3 days." in page
+
+
+def test_an_unsampled_report_has_no_estimate_labels():
+    figures, page = _page(_period(set()))
+    assert not figures["estimates"]["estimated"].any()
+    assert "sampled flows" not in page

@@ -117,7 +117,7 @@ def flow_sessions(flows: pl.DataFrame) -> pl.DataFrame:
         raise ValueError(f"flow records lack columns {missing}")
     f = flows.select(
         "start",
-        "end",
+        pl.coalesce("end", "start").alias("end"),
         "src_addr",
         "dst_addr",
         "protocol",
@@ -148,13 +148,23 @@ def flow_sessions(flows: pl.DataFrame) -> pl.DataFrame:
     )
     key = ["exporter", "protocol", "_lo_h", "_lo_p", "_hi_h", "_hi_p"]
     f = f.sort([*key, "start", "end"], nulls_last=True)
-    same_key = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(1)) for k in key]).fill_null(
-        False
+    same_key = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(1)) for k in key])
+    f = f.with_columns(_same=same_key.fill_null(False)).with_columns(
+        _key=(~pl.col("_same")).cum_sum().cast(pl.Int64)
     )
-    f = f.with_columns(_key=(~same_key).cum_sum())
+    # The latest end among a key's earlier records, with no window per key (millions of tiny
+    # groups are slow): ends as dense ranks, offset by the ascending key number, keep one
+    # running maximum inside each key.
+    width = f.height + 1
+    running = (pl.col("_key") * width + pl.col("end").rank("dense").cast(pl.Int64)).cum_max()
+    f = f.with_columns(
+        _prev_rank=pl.when("_same").then(running.shift(1) - pl.col("_key") * width - 1),
+        _prev_flags=pl.when("_same").then(pl.col("tcp_flags").shift(1)),
+    )
+    ends = f.get_column("end").unique().sort()
+    prev_end = pl.lit(ends).gather(pl.col("_prev_rank"))
+    prev_flags = pl.col("_prev_flags")
     tolerance = pl.col("proto").replace_strict(GAP_TOLERANCE_S, return_dtype=pl.Float64)
-    prev_end = pl.col("end").cum_max().shift(1).over("_key")
-    prev_flags = pl.col("tcp_flags").shift(1).over("_key")
     gap_s = (pl.col("start") - prev_end).dt.total_microseconds() / 1e6
     reused = (
         (pl.col("protocol") == 6)

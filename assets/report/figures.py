@@ -26,6 +26,7 @@ FIGURES = (
     "daily_trend",
     "suspect",
     "questions",
+    "estimates",
 )
 USER_DIRECTION = "outbound"
 # Categories that are not "social and web services" for the service ranking: media and games,
@@ -440,6 +441,32 @@ def home_country_for_timezone(timezone: str) -> str | None:
     return None
 
 
+def estimates(t: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Per reporting table: whether the period's figures from it are estimates from sampled
+    flows, the highest sampling rate (1 in N) behind them, and on how many of the days."""
+    rows = []
+    for name in REPORTING_TABLES:
+        df = t[name]
+        hit = df.filter(pl.col("estimated").fill_null(False))
+        rows.append(
+            {
+                "table": name,
+                "estimated": hit.height > 0,
+                "max_sampling_rate": int(df.get_column("max_sampling_rate").max() or 1),
+                "estimated_days": hit.get_column("date").n_unique(),
+                "days": df.get_column("date").n_unique(),
+            }
+        )
+    schema = {
+        "table": pl.String,
+        "estimated": pl.Boolean,
+        "max_sampling_rate": pl.Int64,
+        "estimated_days": pl.Int64,
+        "days": pl.Int64,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
 def period_figures(
     tables: dict[str, pl.DataFrame], *, home_country: str | None = None, questions: tuple = ()
 ) -> dict[str, pl.DataFrame]:
@@ -464,4 +491,5 @@ def period_figures(
     }
     figs["headline"] = headline(figs, t["top_services"], t["daily_summary"], questions)
     figs["questions"] = questions_figure(figs["headline"], questions)
+    figs["estimates"] = estimates(t)
     return {name: figs[name] for name in FIGURES}

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from assets.report.figures import FIGURES
+from assets.reporting.tables import REPORTING_TABLES
 
 # Stable colours per category, so every chart and every report agrees.
 CATEGORY_COLOURS = {
@@ -57,6 +58,7 @@ table{border-collapse:collapse;font-size:12px;width:100%}
 th,td{border-bottom:1px solid #dfe6e9;padding:3px 6px;text-align:left}
 th{background:#f1f2f6} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .note{font-size:12px;color:#636e72}
+.estimate{color:#b35900;font-weight:600}
 """
 
 
@@ -369,6 +371,27 @@ def _comparison_section(comparison: dict, start: dt.date, end: dt.date) -> str:
     return f"<section><h2>Period comparison: {a} vs {b}</h2>{body}</section>"
 
 
+def estimate_label(estimates: pl.DataFrame | None, *tables: str) -> str | None:
+    """ "estimated from 1:N sampled flows" when figures drawn from ``tables`` are estimates
+    (on some days only: says how many), else None."""
+    if estimates is None or estimates.height == 0:
+        return None
+    hit = estimates.filter(pl.col("table").is_in(list(tables)) & pl.col("estimated"))
+    if hit.height == 0:
+        return None
+    rate = int(hit.get_column("max_sampling_rate").max())
+    days, of = int(hit["estimated_days"].max()), int(hit["days"].max())
+    when = "" if days >= of else f" on {days} of {of} days"
+    return f"estimated from 1:{rate} sampled flows{when}"
+
+
+def _estimate_note(estimates: pl.DataFrame | None, *tables: str) -> str:
+    label = estimate_label(estimates, *tables)
+    if label is None:
+        return ""
+    return f'<p class="note estimate">{html.escape(label[0].upper() + label[1:])}.</p>'
+
+
 def _plot_div(fig: go.Figure, name: str) -> str:
     # Fixed div ids keep the page deterministic (plotly defaults to random uuids).
     return fig.to_html(
@@ -409,10 +432,26 @@ def render_report(
         ),
         "trend": _trend_chart(figures["daily_trend"], ev),
     }
-    div = {name: _plot_div(fig, name) for name, fig in charts.items()}
+    # each chart's figures come from one reporting table; say so where they are estimates
+    sources = {
+        "categories": ("activity_by_category",),
+        "services": ("top_services",),
+        "hourly": ("hourly_activity",),
+        "weekday": ("weekday_activity",),
+        "countries-out": ("country_activity",),
+        "countries-in": ("country_activity",),
+        "trend": ("daily_summary", "activity_by_category", "suspect_activity"),
+    }
+    est = figures.get("estimates")
+    div = {
+        name: _plot_div(fig, name) + _estimate_note(est, *sources[name])
+        for name, fig in charts.items()
+    }
     events_list = "".join(f"<li>{d.isoformat()}: {html.escape(label)}</li>" for d, label in ev)
     sections = [
-        f"<section><h2>Headline</h2>{_cards(head, figures.get('questions'))}</section>",
+        "<section><h2>Headline</h2>"
+        + _estimate_note(est, *REPORTING_TABLES)
+        + f"{_cards(head, figures.get('questions'))}</section>",
         '<div class="grid">'
         f"<section>{div['categories']}</section><section>{div['services']}</section></div>",
         f"<section>{div['hourly']}</section>",
@@ -421,6 +460,7 @@ def render_report(
         '<div class="grid">'
         f"<section>{div['countries-in']}</section>"
         f"<section><h2>Category shares</h2>"
+        + _estimate_note(est, "activity_by_category")
         + _table_html(
             figures["category_shares"],
             {
@@ -436,7 +476,9 @@ def render_report(
         f"<section>{div['trend']}"
         + (f"<ul class='note'>{events_list}</ul>" if events_list else "")
         + "</section>",
-        f"<section><h2>Suspect activity</h2>{_suspect_section(figures['suspect'])}</section>",
+        "<section><h2>Suspect activity</h2>"
+        + _estimate_note(est, "suspect_activity")
+        + f"{_suspect_section(figures['suspect'])}</section>",
     ]
     if comparison:
         sections.append(_comparison_section(comparison, start, end))
