@@ -128,14 +128,14 @@ def step_sessions(raw: Path, out: Path) -> tuple[int, dict]:
     flows = lake.read_partition("validated", "flows", DAY, FLOW_INPUT_COLUMNS)
     phases["read"] = time.perf_counter() - t
     t = time.perf_counter()
-    sessions = flow_sessions(flows)
+    sessions = flow_sessions(flows).height
     phases["flow_sessions"] = time.perf_counter() - t
     t = time.perf_counter()
     dns = lake.read_partition("validated", "dns", DAY)  # none: attribution by address only
     result = categorise_flows(flows, dns if dns is not None else _empty_dns(), reference=reference)
     phases["categorise_flows"] = time.perf_counter() - t
     assert result.sessions.get_column("flows").sum() == flows.height
-    return flows.height, phases | {"sessions": sessions.height}
+    return flows.height, phases | {"sessions": sessions}
 
 
 def _empty_dns():

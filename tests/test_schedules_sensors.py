@@ -131,6 +131,17 @@ def test_an_unrotated_file_also_triggers_the_days_it_may_run_into(sensor, monkey
     assert sensor.tick() == ["2017-04-07", "2017-04-08", "2017-04-09", "2017-04-10"]
 
 
+def test_a_late_flow_file_requests_its_folder_day_and_the_lateness_window(sensor, monkeypatch):
+    monkeypatch.setenv("HERMIT_UNROTATED_DAYS", "2")  # Zeek's rule only: flows have none
+    sensor.tick()
+    sensor.lake.write_bytes("raw/flows/s1/2017-04-08/nfcapd.201704080000", b"flows")
+    assert sensor.tick() == ["2017-04-07", "2017-04-08"]
+    assert sensor.tick() == []
+    # a Zeek sensor of the same name keeps its own folder in the cursor
+    sensor.drop("s1/2017-04-08/conn.00:00:00-01:00:00.log")
+    assert sensor.tick() == ["2017-04-07", "2017-04-08"]
+
+
 def test_a_rewritten_file_triggers_again(sensor):
     sensor.tick()
     path = sensor.lake.raw_path("zeek", "s1", "2017-04-05", "conn.00:00:00-01:00:00.log")

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dagster as dg
 
@@ -76,6 +76,17 @@ def _fingerprint(files: list[RawFile]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+# Flow files are listed as sensor `flows/<exporter>` (no Zeek sensor name holds a `/`), so each
+# zone's folders keep their own fingerprint in the cursor.
+FLOWS_PREFIX = "flows/"
+
+
+def raw_files(lake) -> list[RawFile]:
+    """Every dated raw file the sensor watches: the Zeek zone's, then the flows zone's."""
+    flows = [replace(f, sensor=FLOWS_PREFIX + f.sensor) for f in lake.raw_inventory("flows")]
+    return lake.raw_inventory() + flows
+
+
 def affected_partitions(
     files: Iterable[RawFile],
     lateness_days: int,
@@ -84,12 +95,14 @@ def affected_partitions(
     unrotated_days: int = 0,
 ) -> list[dt.date]:
     """A file in raw folder F can hold records of days F-L..F (time rule), and an un-rotated
-    one of F-L..F+U, so those partitions change; kept within the partitions that exist."""
+    Zeek log one of F-L..F+U, so those partitions change; kept within the partitions that
+    exist. Flow files follow the time rule alone (a flow belongs to the day of its start)."""
     from assets.zeek.names import is_rotated
 
     days: set[dt.date] = set()
     for f in files:
-        ahead = 0 if is_rotated(f.path) else unrotated_days
+        flow = f.sensor.startswith(FLOWS_PREFIX)
+        ahead = 0 if flow or is_rotated(f.path) else unrotated_days
         for back in range(-ahead, lateness_days + 1):
             day = f.day - dt.timedelta(days=back)
             if first <= day <= last:
@@ -104,9 +117,10 @@ def affected_partitions(
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def late_raw_data(context: dg.SensorEvaluationContext, lake: LakeResource):
-    """Raw files that arrive in a folder F re-materialise partitions F-L..F (L =
-    HERMIT_LATENESS_DAYS), each file once. The first tick only records what is there."""
-    files = lake.get().raw_inventory()
+    """Raw files (Zeek logs or flow files) that arrive in a folder F re-materialise partitions
+    F-L..F (L = HERMIT_LATENESS_DAYS), each file once. The first tick only records what is
+    there."""
+    files = raw_files(lake.get())
     cursor = RawCursor.parse(context.cursor)
     if cursor is None:
         baseline = RawCursor().advanced(files)

@@ -77,9 +77,9 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
 def categorise_sessions(
     context: dg.AssetExecutionContext, lake: LakeResource, reference: ReferenceResource
 ):
-    from assets.categorised.flow_sessions import FLOW_INPUT_COLUMNS
+    from assets.categorised.day_inputs import read_day_sources
     from assets.categorised.from_flows import categorise_day
-    from assets.categorised.sessions import INPUT_COLUMNS, unknown_domains
+    from assets.categorised.sessions import unknown_domains
 
     store = lake.get()
     ref = reference.get()
@@ -88,10 +88,9 @@ def categorise_sessions(
     step = LayerStep(context, store, [SESSIONS, UNKNOWN_DOMAINS], suite_checks)
     with step:
         for day in partition_days(context):
-            conn = store.read_partition("validated", "conn", day, INPUT_COLUMNS["conn"])
-            flows = store.read_partition("validated", "flows", day, FLOW_INPUT_COLUMNS)
-            if conn is None and flows is None:
-                step.skip_day(day, f"neither validated/conn nor validated/flows has {day}")
+            conn, flows, missing = read_day_sources(store, day)
+            if missing:
+                step.skip_day(day, missing)
                 continue
             result = categorise_day(
                 conn,
