@@ -1,7 +1,8 @@
 """The `hermit` command: what Dagster's UI and `dg` do not cover.
 
     hermit demo          simulate the 2017 scenario, run every layer via Dagster, write the report
-hermit simulate      write raw Zeek logs (and their ground truth) for a scenario
+hermit simulate      write raw Zeek logs, or a router's NetFlow exports collected by nfcapd
+                     (--format netflow), and their ground truth, for a scenario
 hermit materialize   run the daily pipeline for a date range, with progress and a summary
 hermit report        write the period report (HTML + figures) for a date range
 hermit taxonomy      unknown: a period's top unnamed domains; check: validate a taxonomy
@@ -65,6 +66,10 @@ def cmd_simulate(args) -> int:
     from assets.simulate.run import simulate
 
     lake = _lake(args)
+    if args.format == "netflow":
+        return _simulate_netflow(args, lake)
+    if args.sampling != 1:
+        raise ValueError("--sampling applies to --format netflow only")
     with _days_bar() as progress:
         summary = simulate(
             lake,
@@ -81,6 +86,39 @@ def cmd_simulate(args) -> int:
     console.print(f"[bold]simulated[/] into {lake.raw_root}")
     _print_simulation(summary)
     return 0
+
+
+def _simulate_netflow(args, lake: Lake) -> int:
+    from assets.simulate.run_flows import simulate_flows
+
+    if args.inject_rate:
+        raise ValueError("--inject-rate applies to Zeek logs only")
+    with _days_bar() as progress:
+        sim = simulate_flows(
+            lake,
+            progress=progress,
+            scenario=args.scenario,
+            start=args.start,
+            end=args.end,
+            sessions_per_day=args.sessions_per_day,
+            seed=args.seed,
+            sampling=args.sampling,
+            exporter=args.exporter,
+        )
+    console.print(f"[bold]simulated[/] into {lake.raw_root}")
+    print_flow_simulation(sim)
+    return 0
+
+
+def print_flow_simulation(sim) -> None:
+    rate = "unsampled" if sim.sampling == 1 else f"1:{sim.sampling} packet sampling"
+    console.print(
+        f"{sim.start}..{sim.end}, {sim.sessions_per_day:,} sessions/day, seed {sim.seed}, "
+        f"{rate}: {sim.connections:,} border connections as {sim.flows:,} NetFlow v9 flows in "
+        f"{sim.packets:,} export packets, collected by nfcapd into {sim.files:,} hourly files "
+        f"({sim.seconds:.1f} s)"
+    )
+    console.print(f"ground truth: {sim.ground_truth_path}")
 
 
 def _print_simulation(sim) -> None:
@@ -162,10 +200,43 @@ def cmd_demo(args) -> int:
         start.isoformat(), end.isoformat(), name="demo_2017", lake_root=args.lake
     )
     console.print(f"report: [bold]{meta['path']}[/]")
-    _print_headline(_headline(meta), _ground_truth(lake, sim))
+    truth = _ground_truth(lake, sim)
+    _print_headline(_headline(meta), truth)
+    if args.flows:
+        _demo_flows(args, lake, _headline(meta), truth)
     console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; lake: {lake.root}")
     console.print("browse it: `make dev` (Dagster UI), or query the Parquet with DuckDB (README)")
     return 0
+
+
+def _demo_flows(args, lake: Lake, zeek: dict, truth: dict) -> None:
+    """The same scenario from router exports alone, unsampled and 1:100 (`--flows`)."""
+    from assets.reference.questions import load_questions
+    from assets.reference.resource import ReferenceResource
+    from assets.report.fidelity import planted_headline
+    from assets.report.flow_fidelity import flow_fidelity
+    from workflows.demo_flows import RATES, print_flow_table, run_flow_demo
+
+    runs = []
+    for i, rate in enumerate(RATES):
+        what = "unsampled" if rate == 1 else f"1:{rate} packet-sampled"
+        console.rule(f"flows {i + 1}/{len(RATES)}: the scenario as {what} NetFlow v9 exports")
+        runs.append(
+            run_flow_demo(
+                lake,
+                sessions_per_day=args.sessions_per_day,
+                seed=args.seed,
+                rate=rate,
+                console=console,
+            )  # fmt: skip
+        )
+    reference = ReferenceResource()
+    categories = {s.name: s.category for s in reference.get().taxonomy.service_list}
+    planted = planted_headline(truth, categories, load_questions(reference.file_path("networks")))
+    rows = flow_fidelity(
+        planted, zeek, {r.rate: r.headline for r in runs}, {r.rate: r.unnamed for r in runs}
+    )
+    print_flow_table(console, rows, runs)
 
 
 def _ground_truth(lake: Lake, sim) -> dict:
@@ -217,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lake", help="lake root (default: $HERMIT_LAKE or ./data_lake)")
     demo.add_argument("--sessions-per-day", type=int, default=None)
     demo.add_argument("--seed", type=int, default=2017)
+    demo.add_argument(
+        "--flows",
+        action="store_true",
+        help="then run the scenario from NetFlow exports alone (unsampled and 1:100, through a "
+        "real nfcapd; lakes under <lake>/demo-flows/) and print each figure beside the Zeek run's",
+    )
     demo.set_defaults(func=cmd_demo)
 
     sim = sub.add_parser("simulate", help="write raw Zeek logs for a scenario")
@@ -226,7 +303,21 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--end", type=_date)
     sim.add_argument("--sessions-per-day", type=int)
     sim.add_argument("--seed", type=int, default=2017)
-    sim.add_argument("--format", choices=["tsv", "json"], default="tsv")
+    sim.add_argument(
+        "--format",
+        choices=["tsv", "json", "netflow"],
+        default="tsv",
+        help="Zeek TSV or JSON logs, or netflow: NetFlow v9 exports sent to a real nfcapd "
+        "(needs Debian's nfdump package) and filed under <raw>/flows/<exporter>/<date>/",
+    )
+    sim.add_argument(
+        "--sampling",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --format netflow: 1:N packet sampling, announced to the collector (default 1)",
+    )
+    sim.add_argument("--exporter", default="pyongyang-border", help="with --format netflow")
     sim.add_argument(
         "--inject-rate",
         type=float,

@@ -115,6 +115,22 @@ def _as(col: str) -> pl.Expr:
     return pl.when((pl.col(col) > 0) & (pl.col(col) < 2**32 - 1)).then(pl.col(col))
 
 
+def _conn_state(orig_flags: pl.Expr, resp_flags: pl.Expr, resp_pkts: pl.Expr, sampled: pl.Expr):
+    """Zeek's state where a connection's TCP flags prove it, else null: S0 an attempt with no
+    answer (only SYNs went out, nothing came back), REJ an attempt answered by a reset.
+    Never for sampled records: an answer that was not sampled is not an answer missing."""
+    orig = orig_flags.fill_null(0)
+    resp = resp_flags.fill_null(0)
+    attempt = (pl.col("protocol") == 6) & ~sampled & (orig == _SYN)
+    return (
+        pl.when(attempt & (resp_pkts.fill_null(0) == 0))
+        .then(pl.lit("S0"))
+        .when(attempt & (resp & _RST != 0) & (resp & (_SYN | _FIN) == 0))
+        .then(pl.lit("REJ"))
+        .otherwise(pl.lit(None, pl.String))
+    )
+
+
 def flow_sessions(flows: pl.DataFrame) -> pl.DataFrame:
     """One day's validated flow records (FLOWS_SCHEMA) -> one row per connection
     (FLOW_SESSION_COLUMNS), ordered by start. Every record lands in exactly one row:
@@ -225,6 +241,8 @@ def flow_sessions(flows: pl.DataFrame) -> pl.DataFrame:
         lo_start=pl.col("start").filter(lo).min(),
         hi_start=pl.col("start").filter(hi).min(),
         lo_syn=syn_only.filter(lo).any(),
+        lo_flags=pl.col("tcp_flags").filter(lo).bitwise_or(),
+        hi_flags=pl.col("tcp_flags").filter(hi).bitwise_or(),
         hi_syn=syn_only.filter(hi).any(),
         lo_echo=echo.filter(lo).any(),
         hi_echo=echo.filter(hi).any(),
@@ -293,7 +311,12 @@ def flow_sessions(flows: pl.DataFrame) -> pl.DataFrame:
             _PROTO_NAMES, default="unknown_transport", return_dtype=pl.String
         ),
         service=pl.lit(None, pl.String),
-        conn_state=pl.lit(None, pl.String),
+        conn_state=_conn_state(
+            pick("lo_flags", "hi_flags", orig=True),
+            pick("lo_flags", "hi_flags", orig=False),
+            pick("lo_pkts", "hi_pkts", orig=False),
+            sampled,
+        ),
         source=pl.lit("flow"),
     )
     # deterministic and unique within an exporter: the start and the connection's endpoints

@@ -5,7 +5,9 @@ Decoding is done by maintained libraries through their public APIs: `netflow` (v
 collector adds: templates kept per exporter and observation domain across the packets of a
 file, absolute times from the exporter's uptime, and one quarantine row per packet that does
 not decode or per data set whose template never arrived (the records it holds are unknown).
-Option records (sampler tables, interface names) are not flows and are not rows.
+Option records (sampler tables, interface names) are not flows and are not rows; a sampler
+option's rate (v9 SAMPLING_INTERVAL or FLOW_SAMPLER_RANDOM_INTERVAL, IPFIX's sampler
+elements) becomes the `sampling_rate` of its exporter's flows that carry none of their own.
 """
 
 from __future__ import annotations
@@ -41,10 +43,16 @@ class PacketDecoder:
         self._ipfix: dict[str | None, object] = {}
         self._domain: dict[tuple, dict] = {}
         self._uptime_rows: list[tuple[dict, dict, dict, int]] = []
+        self._v9_rate_rows: list[tuple[dict, dict]] = []
         self.rows: list[dict] = []
 
     def frame(self) -> pl.DataFrame:
         self._resolve_uptimes()
+        # a v9 sampler option may arrive after the first flows it applies to
+        for row, state in self._v9_rate_rows:
+            if row.get("sampling_rate") is None and state.get("rate"):
+                row["sampling_rate"] = state["rate"]
+        self._v9_rate_rows.clear()
         if not self.rows:
             return empty_read()
         return pl.DataFrame(self.rows, schema=READ_COLUMNS, orient="row")
@@ -148,9 +156,16 @@ class PacketDecoder:
             packet = V9ExportPacket(kept, templates)
         export_ms = packet.header.timestamp * 1000
         uptime = packet.header.uptime
+        state = self._domain.setdefault(("v9", exporter, source_id), {})
+        for option in packet.options:
+            rate = first_value(option.data, "SAMPLING_INTERVAL", "FLOW_SAMPLER_RANDOM_INTERVAL")
+            if isinstance(rate, int) and rate > 0:
+                state["rate"] = rate
         for flow in packet.flows:
             d = flow.data
             self.rows.append(_v9_row(d, number, export_ms, uptime, exporter))
+            if "problem" not in self.rows[-1]:
+                self._v9_rate_rows.append((self.rows[-1], state))
 
     # ---- IPFIX -------------------------------------------------------------------------------
     def _ipfix_message(self, payload: bytes, number: int, exporter: str | None) -> None:

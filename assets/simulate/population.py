@@ -2,9 +2,13 @@
 
 Everything here is small (thousands of addresses) and built once per run from the scenario
 and the seed; the per-session generation then only indexes into these arrays.
-Remote addresses come from the networks that geoip2fast's bundled database places in the
-intended country (found through the scenario's anchor addresses), or from a service's own
-taxonomy IP prefixes, so the pipeline's IP-to-country lookup sees the planted country.
+A service's addresses come from its real owner's blocks (the scenario's `service_hosting`
+file), each address checked against the offline ASN data so that attribution from flows
+(prefix, then AS) meets the owner the real Internet would show; without such a file, from
+the service's own taxonomy IP prefixes, or from the networks that geoip2fast's bundled
+database places in the intended country (found through the scenario's anchor addresses).
+Peers, inbound sources and planted actors use those country networks. The pipeline's
+IP-to-country lookup then sees the country of the address.
 """
 
 from __future__ import annotations
@@ -202,6 +206,47 @@ def _prefix_ips(
     raise ValueError(f"service {plan.id}: its prefixes are shadowed by other services")
 
 
+def _owner_ips(
+    rng,
+    svc_idx: int,
+    plan: ServicePlan,
+    prefixes: Prefixes,
+    non_public: Prefixes,
+    n: int,
+    taken: _Taken,
+    org_of,
+) -> np.ndarray:
+    """n distinct addresses inside the blocks of the service's real owner that the ASN data
+    gives to that owner; inside the service's own prefix rule too when it has one."""
+    owner = plan.hosting_owner
+    blocks = []
+    for cidr in owner.prefixes:
+        net = ipaddress.ip_network(cidr, strict=False)
+        blocks.append((int(net.network_address), net.num_addresses))
+    orgs = set(owner.orgs)
+    got = np.empty(0, np.int64)
+    for _ in range(50):
+        k = max(4 * n, 64)
+        which = rng.integers(0, len(blocks), k)
+        base = np.array([b[0] for b in blocks], np.int64)[which]
+        size = np.array([b[1] for b in blocks], np.int64)[which]
+        ips = base + rng.integers(0, 2**62, k) % size
+        ok = (ips % 256 != 0) & (ips % 256 != 255) & (non_public.owner_of(ips) < 0)
+        ok &= taken.free(ips)
+        if plan.ip_prefixes:
+            ok &= prefixes.owner_of(ips) == svc_idx
+        cand = np.unique(ips[ok])
+        if len(cand):
+            in_org = np.array([o in orgs for o in org_of(ips_to_str(cand).to_list())], bool)
+            got = np.unique(np.concatenate([got, cand[in_org]]))
+        if len(got) >= n:
+            return taken.take(rng.permutation(got)[:n])
+    raise ValueError(
+        f"service {plan.id}: too few addresses of {owner.owner} ({', '.join(owner.orgs)}) "
+        "in its hosting prefixes"
+    )
+
+
 def _hostnames(rng, plan: ServicePlan, suffixes: dict[str, str]) -> list[str]:
     """Hostnames under the service's domains that the taxonomy maps back to the service."""
     subs = SUBDOMAINS.get(plan.category, SUBDOMAINS["default"])
@@ -212,6 +257,13 @@ def _hostnames(rng, plan: ServicePlan, suffixes: dict[str, str]) -> list[str]:
         names += [d, f"www.{d}", f"{subs[int(rng.integers(0, len(subs)))]}.{d}"]
     own = plan.id if plan.id in suffixes.values() else None
     return [h for h in dict.fromkeys(names) if suffix_owner(h, suffixes) == own]
+
+
+def _org_of(ips: list[str]) -> list[str | None]:
+    """AS organisation of each address, from the ASN data the pipeline reads."""
+    from assets.reference.asn import geoip2fast_source
+
+    return [org for _, org in geoip2fast_source().answers(ips)]
 
 
 def build_population(sc: Scenario, seed: int) -> Population:
@@ -235,6 +287,10 @@ def build_population(sc: Scenario, seed: int) -> Population:
         + [(c, 0) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")]
     )
     blocks = _country_blocks(sc, geo, avoid)
+    non_public = Prefixes.build(
+        [(n.cidr, 0) for n in sc.networks]
+        + [(c, 0) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")]
+    )
     taken = _Taken()
     suffixes = {d: sid for sid, t in sc.taxonomy.items() for d in t.domains}
 
@@ -265,7 +321,11 @@ def build_population(sc: Scenario, seed: int) -> Population:
         need_named = HOSTS_PER_SERVICE_IPS if names else 0
         need_bare = BARE_IPS if plan.kind_mix["bare"] > 0 else 0
         if need_named + need_bare:
-            if plan.ip_prefixes:
+            if plan.hosting_owner is not None:
+                ips = _owner_ips(
+                    rng, i, plan, prefixes, non_public, need_named + need_bare, taken, _org_of
+                )
+            elif plan.ip_prefixes:
                 ips = _prefix_ips(rng, i, plan, prefixes, need_named + need_bare, taken)
             else:
                 ips = _draw_in_blocks(

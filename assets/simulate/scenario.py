@@ -70,6 +70,17 @@ class ServicePlan:
     domains: tuple[str, ...]
     ip_prefixes: tuple[str, ...]
     ports: tuple[PortRule, ...]
+    hosting_owner: HostingOwner | None = None  # the real owner's address space
+
+
+@dataclass(frozen=True)
+class HostingOwner:
+    """A service's real owner: the AS organisation (as the ASN data spells it) and its blocks."""
+
+    owner: str
+    asn: int | None
+    orgs: tuple[str, ...]
+    prefixes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,37 @@ def scenario_path(scenario: str | Path | None) -> Path:
     return SCENARIO_DIR / f"{scenario}.yaml"
 
 
+def _beside(scenario: Path, name: str) -> Path:
+    """A file a scenario names: next to it, else among the bundled scenarios."""
+    p = scenario.parent / name
+    return p if p.exists() or Path(name).is_absolute() else SCENARIO_DIR / name
+
+
+def load_hosting(path: Path) -> dict[str, HostingOwner]:
+    """Service id -> its owner's address space (a `service_hosting` file)."""
+    if not path.exists():
+        raise ScenarioError(f"service_hosting file not found: {path}")
+    doc = yaml.load(path.read_text(), Loader=_Loader) or {}
+    out = {}
+    for sid, e in (doc.get("services") or {}).items():
+        try:
+            orgs = e["org"] if isinstance(e["org"], list) else [e["org"]]
+            prefixes = tuple(str(p) for p in e["prefixes"])
+            for p in prefixes:
+                if ipaddress.ip_network(p).version != 4:
+                    raise ValueError(f"{p} is not IPv4")
+            asn = e.get("asn")
+            out[sid] = HostingOwner(
+                str(e["owner"]), int(asn) if asn is not None else None,
+                tuple(str(o) for o in orgs), prefixes,
+            )  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ScenarioError(f"{path.name}: service {sid}: {exc}") from None
+        if not prefixes:
+            raise ScenarioError(f"{path.name}: service {sid}: no prefixes")
+    return out
+
+
 def _profile(profiles: dict, category: str, override: dict) -> Profile:
     merged: dict = {}
     for part in (profiles.get("default") or {}, profiles.get(category) or {}, override):
@@ -228,6 +270,8 @@ def load_scenario(
     doc = yaml.load(path.read_text(), Loader=_Loader)
     tax = load_taxonomy(taxonomy)
     profiles = doc.get("profiles") or {}
+    hosting_file = doc.get("service_hosting")
+    hosting = load_hosting(_beside(path, hosting_file)) if hosting_file else {}
 
     services: list[ServicePlan] = []
     unknown_domains = tuple(d.lower() for d in doc.get("unknown_domains") or ())
@@ -254,9 +298,17 @@ def load_scenario(
                     # IPv4 only: the simulated networks and their peers are IPv4
                     ip_prefixes=tuple(p for p in t.ip_prefixes if ":" not in p),
                     ports=t.ports,
+                    hosting_owner=hosting.get(sid),
                 )
             )
     ids = [s.id for s in services]
+    if hosting:
+        for extra in sorted(set(hosting) - set(ids)):
+            raise ScenarioError(f"{hosting_file}: {extra!r} is not a service of the scenario")
+        for svc in services:
+            # port-only services talk to peers, not to an owner; _unknown sites are invented
+            if svc.id != UNKNOWN_ID and svc.kind_mix["port"] < 1.0 and svc.id not in hosting:
+                raise ScenarioError(f"{hosting_file}: no owner address space for {svc.id!r}")
     if len(set(ids)) != len(ids):
         raise ScenarioError("a service appears twice in the scenario")
     _check_unknown_domains(unknown_domains, tax)
