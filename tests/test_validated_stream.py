@@ -95,3 +95,40 @@ def test_tiny_chunks_give_the_tables_of_one_chunk_on_the_real_sensor_archive():
         for table in TABLES:
             checked += _assert_same(files[table], table, day)
     assert checked > 1000
+
+
+def test_a_day_over_the_memory_budget_stops_with_a_clear_error_and_stages_nothing(
+    tmp_path, monkeypatch
+):
+    from assets.memory import MemoryBudgetExceeded
+    from assets.validated.day import stage_day
+
+    lake = Lake(str(tmp_path / "lake"))
+    simulate(lake, start=DAY1, end=DAY1, sessions_per_day=100, seed=3)
+    files = _simulated_files(lake, "conn", DAY1)
+    monkeypatch.setenv("HERMIT_MEMORY_BUDGET", "8MiB")  # less than the interpreter itself
+    with pytest.raises(
+        MemoryBudgetExceeded, match=r"validate conn 2017-05-16.*HERMIT_MEMORY_BUDGET"
+    ):
+        stage_day(lake, "conn", DAY1, files, 1, 1, chunk_rows=TINY)
+    assert not lake.has_partition("validated", "conn", DAY1)
+    assert not lake.has_partition("quarantine", "conn", DAY1)
+    assert lake.fs.find(lake.path("_staging")) == []
+
+
+def test_a_staged_day_publishes_the_tables_of_one_chunk_in_many_row_groups(tmp_path):
+    from assets.validated.day import stage_day
+
+    lake = Lake(str(tmp_path / "lake"))
+    simulate(lake, start=DAY1, end=DAY1, sessions_per_day=300, inject_rate=0.02, seed=9)
+    files = _simulated_files(lake, "conn", DAY1)
+    whole = validate_partition(files, "conn", DAY1, chunk_rows=WHOLE)
+    staged = stage_day(lake, "conn", DAY1, files, 1, 1, chunk_rows=TINY)
+    assert staged.valid_outcome.success and staged.quarantine_outcome.success
+    assert staged.counts == whole.counts
+    staged.quarantine.publish()
+    staged.valid.publish()
+    assert lake.read_partition("validated", "conn", DAY1).equals(whole.valid)
+    assert lake.read_partition("quarantine", "conn", DAY1).equals(whole.quarantine)
+    groups = list(lake.iter_partition("validated", "conn", DAY1))
+    assert len(groups) > 3 and max(g.height for g in groups) <= TINY
