@@ -10,12 +10,16 @@ from dataclasses import dataclass
 import polars as pl
 
 from assets.lake import Lake, PartitionWriter
+from assets.memory import chunk_rows as budget_chunk_rows
 from assets.quality.chunked import ChunkAudit
 from assets.quality.ge_runner import SuiteOutcome
 from assets.validated.schemas import QUARANTINE_SCHEMA, VALIDATED_SCHEMAS
 from assets.validated.transform import RawFile, default_chunk_rows, stream_partition
 
 QUARANTINE_SUITE = "quarantine.records"
+# Bytes a row the audit holds (the columns its row-wise expectations read) and GE's pandas
+# copy of one expectation group: GE's cost is mostly per run, so it runs on big batches.
+AUDIT_ROW_BYTES = 256
 
 
 @dataclass
@@ -60,6 +64,7 @@ def stage_day(
     """Validate `day` of `table` into staged partitions (their locks held until publish or
     discard), with each one's suite verdict. Nothing is staged if this raises."""
     rows = chunk_rows or default_chunk_rows()
+    audit_rows = max(rows, budget_chunk_rows(AUDIT_ROW_BYTES)) if chunk_rows is None else rows
     iso = day.isoformat()
     # taken in the order lock_partitions takes them (sorted), so writers cannot deadlock
     quarantine = lake.partition_writer("quarantine", table, day, QUARANTINE_SCHEMA, rows)
@@ -70,10 +75,10 @@ def stage_day(
         raise
     try:
         valid_out = _Tee(
-            valid, ChunkAudit(f"validated.{table}", iso, rows, VALIDATED_SCHEMAS[table])
+            valid, ChunkAudit(f"validated.{table}", iso, audit_rows, VALIDATED_SCHEMAS[table])
         )
         quarantine_out = _Tee(
-            quarantine, ChunkAudit(QUARANTINE_SUITE, iso, rows, QUARANTINE_SCHEMA)
+            quarantine, ChunkAudit(QUARANTINE_SUITE, iso, audit_rows, QUARANTINE_SCHEMA)
         )
         outcome = stream_partition(
             files,
