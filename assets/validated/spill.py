@@ -1,22 +1,21 @@
 """Rows of a day set aside while its files are read, and read back in order: a spill that
-stays in memory while it is small and moves to a local Parquet file when it outgrows its
+stays in memory while it is small and moves to local Parquet files when it outgrows its
 budget, so a day of any size is ordered (a merge of sorted runs) in bounded memory.
 
-Each run (a chunk of rows as one file produced them) is written sorted by its order key, in
+Each run (a chunk of rows as one file produced them) is one file, sorted by its order key, in
 small row groups: a later query for a window of the key reads only the row groups whose
-statistics overlap it.
+statistics overlap it. polars writes them (lz4: ~3x faster here than pyarrow's writer at
+this row-group size).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 
 import polars as pl
-import pyarrow.parquet as pq
 
 SPILL_DIR_ENV = "HERMIT_SPILL_DIR"
 # Rows of a spill row group: small enough for a window query to skip most of a run, big
@@ -39,18 +38,17 @@ class Spill:
         self.rows = 0
         self._frames: list[pl.DataFrame] = []
         self._dir: str | None = None
-        self._path: str | None = None
-        self._writer: pq.ParquetWriter | None = None
+        self._runs: list[str] = []
 
     @property
     def on_disk(self) -> bool:
-        return self._path is not None
+        return self._dir is not None
 
     def append(self, df: pl.DataFrame) -> None:
         if df.height == 0:
             return
         self.rows += df.height
-        if self._path is None:
+        if self._dir is None:
             self._frames.append(df)
             if self.rows > self.memory_rows:
                 held, self._frames = self._frames, []
@@ -62,30 +60,23 @@ class Spill:
     def _write(self, df: pl.DataFrame) -> None:
         if self.order:
             df = df.sort(self.order, maintain_order=True)
-        table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
-        if self._writer is None:
+        if self._dir is None:
             base = os.environ.get(SPILL_DIR_ENV) or None
             self._dir = tempfile.mkdtemp(prefix=f"hermit-{self.name}-", dir=base)
-            self._path = os.path.join(self._dir, "spill.parquet")
-            # lz4: the spill is read back once or a few times, soon; speed over size
-            self._writer = pq.ParquetWriter(self._path, table.schema, compression="lz4")
-        self._writer.write_table(table, row_group_size=_GROUP_ROWS)
-
-    def _finish(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        path = os.path.join(self._dir, f"run-{len(self._runs)}.parquet")
+        # lz4: the spill is read back once or a few times, soon; speed over size
+        df.write_parquet(path, compression="lz4", row_group_size=_GROUP_ROWS, statistics=True)
+        self._runs.append(path)
 
     def select(self, predicate: pl.Expr | None = None, columns: list[str] | None = None):
         """The rows matching `predicate` (all: None) as one frame: in append order while in
         memory, in no set order once on disk (callers sort by their own sequence column)."""
-        if self._path is None:
+        if self._dir is None:
             if not self._frames:
                 return None
             lf = pl.concat(self._frames, how="vertical", rechunk=False).lazy()
         else:
-            self._finish()
-            lf = pl.scan_parquet(self._path)
+            lf = pl.scan_parquet(self._runs)
         if predicate is not None:
             lf = lf.filter(predicate)
         if columns is not None:
@@ -94,11 +85,9 @@ class Spill:
 
     def close(self) -> None:
         self._frames = []
-        with contextlib.suppress(Exception):
-            self._finish()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = self._path = None
+            self._dir, self._runs = None, []
 
     def __enter__(self) -> Spill:
         return self
