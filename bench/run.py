@@ -380,12 +380,12 @@ _GROWN_STEPS = ("validated:", "categorised", "reporting", "chain")
 
 
 def peak_growth(runs: list[dict]) -> list[tuple[str, int, int, float]]:
-    """(step, smaller N, larger N, peak ratio) for each layer step measured at 10M and at a
-    larger N (the largest), or, without 10M, at the two largest sizes."""
+    """(step, smaller N, larger N, peak ratio) for each layer step measured at 10M (else the
+    second largest size) and at the largest size, when that is above 10M."""
     sizes = sorted(r["records"] for r in runs)
-    if len(sizes) < 2:
+    if len(sizes) < 2 or sizes[-1] <= 10_000_000:
         return []
-    lo_n = 10_000_000 if 10_000_000 in sizes and sizes[-1] > 10_000_000 else sizes[-2]
+    lo_n = 10_000_000 if 10_000_000 in sizes else sizes[-2]
     hi_n = sizes[-1]
     by_n = {r["records"]: r["steps"] for r in runs}
     out = []
