@@ -358,12 +358,15 @@ def _write_valid(day_fold: _DayFold, out: Sink, rows: int) -> int:
     not_duplicate = ~pl.col(_SEQ).is_in(day_fold.duplicates.implode())
     spans = list(windows(day_fold.per_second.tolist(), rows))
     for i, (start, end) in enumerate(spans):
-        cond = not_duplicate
+        cond, low, high = not_duplicate, None, None
         if i > 0:  # the first window also takes whatever lies before it (nulls too)
-            cond = cond & (ts >= midnight + dt.timedelta(seconds=start))
+            low = midnight + dt.timedelta(seconds=start)
+            cond = cond & (ts >= low)
         if i < len(spans) - 1:
-            cond = cond & (ts < midnight + dt.timedelta(seconds=end))
-        frame = day_fold.valid.select(cond if len(spans) > 1 or day_fold.duplicates.len() else None)
+            high = midnight + dt.timedelta(seconds=end)
+            cond = cond & (ts < high)
+        whole = len(spans) == 1 and day_fold.duplicates.len() == 0
+        frame = day_fold.valid.select(None if whole else cond, key_range=(low, high))
         if frame is None or frame.height == 0:
             continue
         frame = frame.sort("ts", _SEQ, nulls_last=False).select(list(day_fold.schema))
