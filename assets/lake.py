@@ -24,6 +24,7 @@ import posixpath
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import fsspec
@@ -429,6 +430,8 @@ class PartitionWriter:
         self._pending_rows = 0
         self._fh = None
         self._writer: pq.ParquetWriter | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: Future | None = None
         self._finished = False  # the staged file is complete
         self._done = False  # published or discarded
         # Held until publish/discard: taking it clears what dead writers left in staging,
@@ -538,14 +541,33 @@ class PartitionWriter:
             df = pl.DataFrame(schema=self.schema or {})
         # oldest compat level: plain (large) strings, which every Parquet reader knows
         table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
+        self.rows += df.height
+        self.row_groups += df.height > 0
+        # Encoding and compressing a row group is a thread of its own (pyarrow releases
+        # the GIL), so the caller computes the next chunk meanwhile: one group in flight.
+        self._wait_group()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="hermit-write")
+        self._inflight = self._pool.submit(self._encode_group, table)
+
+    def _encode_group(self, table: pa.Table) -> None:
         if self._writer is None:
             self._open(table.schema)
         assert self._writer is not None
-        self._writer.write_table(table, row_group_size=max(df.height, 1))
-        self.rows += df.height
-        self.row_groups += df.height > 0
+        self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+
+    def _wait_group(self) -> None:
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()  # a failed write raises here, in the caller
 
     def _close_file(self) -> None:
+        try:
+            self._wait_group()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
         if self._writer is not None:
             self._writer.close()
             self._writer = None
