@@ -60,18 +60,19 @@ def read_ahead(
     cores, at most READ_WORKERS) while the caller converts the one before: the load is I/O
     (S3 latency), zlib inflates and polars parses without the GIL, so the cores work side
     by side. Holds at most `workers` files ahead of the caller's, and only one while the
-    process holds more than half the memory budget (big files: one at a time).
+    process holds more than a third of the memory budget (big files: one at a time; at 10M
+    conn records two ahead peaked at 1.8 GiB, one at 1.56 GiB, ~20% slower to read).
     Close it (contextlib.closing) so an error in the caller stops the prefetch at once."""
     if not files:
         return
     n = workers or max(1, min(READ_WORKERS, os.cpu_count() or 1))
-    half_budget = budget_bytes() // 2
+    ahead_limit = budget_bytes() // 3
     pool = ThreadPoolExecutor(n, thread_name_prefix="hermit-read")
     ahead: collections.deque[Future] = collections.deque()
     upcoming = collections.deque(files)
 
     def top_up() -> None:
-        while upcoming and len(ahead) < n and (not ahead or rss_bytes() < half_budget):
+        while upcoming and len(ahead) < n and (not ahead or rss_bytes() < ahead_limit):
             ahead.append(pool.submit(_load_read, upcoming.popleft(), numeric))
 
     try:

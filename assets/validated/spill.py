@@ -73,7 +73,8 @@ class Spill:
             base = os.environ.get(SPILL_DIR_ENV) or None
             self._dir = tempfile.mkdtemp(prefix=f"hermit-{self.name}-", dir=base)
         path = os.path.join(self._dir, f"run-{len(self._runs)}.arrow")
-        table = df.to_arrow()
+        # newest compat level: polars' string views as they are (no copy either way)
+        table = df.to_arrow(compat_level=pl.CompatLevel.newest())
         lows, highs = [], []
         key = df.get_column(self.order[0]) if self.order else None
         at = 0
