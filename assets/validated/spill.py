@@ -1,0 +1,167 @@
+"""Rows of a day set aside while its files are read, and read back in order: a spill that
+stays in memory while it is small and moves to local files when it outgrows its budget, so a
+day of any size is ordered (a merge of sorted runs) in bounded memory.
+
+Each run (a chunk of rows as one file produced them) is one Arrow IPC file, sorted by its
+order key, in small record batches whose key range is kept in memory: a query for a range
+of the key maps in only the batches that overlap it. IPC rather than Parquet: written and
+read back without encoding or compression (measured ~5x cheaper here), and the spill lives
+for one step on local disk.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+SPILL_DIR_ENV = "HERMIT_SPILL_DIR"
+# Rows of a spill batch: small enough for a range query to skip most of a run.
+_BATCH_ROWS = 32_768
+
+
+@dataclass(frozen=True)
+class _Run:
+    path: str
+    lows: list  # the order key's first value in each batch
+    highs: list  # and its last
+
+
+class Spill:
+    """Frames of one schema, appended in order, queried back by predicate and key range.
+
+    memory_rows: rows held in memory before everything moves to disk (then nothing is held).
+    order: the columns each run is sorted by on disk; range queries are on the first one.
+    Queries sort their own result, so the order only serves the range queries.
+    """
+
+    def __init__(self, memory_rows: int, order: list[str] | None = None, name: str = "spill"):
+        self.memory_rows = memory_rows
+        self.order = order or []
+        self.name = name
+        self.rows = 0
+        self._frames: list[pl.DataFrame] = []
+        self._dir: str | None = None
+        self._runs: list[_Run] = []
+
+    @property
+    def on_disk(self) -> bool:
+        return self._dir is not None
+
+    def append(self, df: pl.DataFrame) -> None:
+        if df.height == 0:
+            return
+        self.rows += df.height
+        if self._dir is None:
+            self._frames.append(df)
+            if self.rows > self.memory_rows:
+                held, self._frames = self._frames, []
+                for frame in held:
+                    self._write(frame)
+            return
+        self._write(df)
+
+    def _write(self, df: pl.DataFrame) -> None:
+        if self.order:
+            df = df.sort(self.order, maintain_order=True)
+        if self._dir is None:
+            base = os.environ.get(SPILL_DIR_ENV) or None
+            self._dir = tempfile.mkdtemp(prefix=f"hermit-{self.name}-", dir=base)
+        path = os.path.join(self._dir, f"run-{len(self._runs)}.arrow")
+        # Plain (large) strings, copied into polars' own memory when read back: string views
+        # read zero-copy would keep the mapped file pages of whole batches alive in every
+        # frame gathered from them (measured: +460 MiB at 10M conn records).
+        table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
+        lows, highs = [], []
+        key = df.get_column(self.order[0]) if self.order else None
+        at = 0
+        with pa.OSFile(path, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
+                if batch.num_rows == 0:
+                    continue
+                writer.write_batch(batch)
+                if key is not None:
+                    lows.append(key[at])
+                    highs.append(key[at + batch.num_rows - 1])
+                at += batch.num_rows
+        self._runs.append(_Run(path, lows, highs))
+
+    def select(
+        self,
+        predicate: pl.Expr | None = None,
+        columns: list[str] | None = None,
+        key_range: tuple | None = None,
+    ) -> pl.DataFrame | None:
+        """The rows matching `predicate` (all: None) as one frame, in no set order (callers
+        sort by their own sequence column); None when nothing was appended. key_range:
+        (low, high) on the first order column, either None for open, high excluded: only the
+        batches that can hold such rows are read (the predicate must imply the range)."""
+        if self._dir is None:
+            if not self._frames:
+                return None
+            frame = pl.concat(self._frames, how="vertical", rechunk=False)
+        else:
+            frame = self._read(columns, key_range)
+        if predicate is not None:
+            frame = frame.filter(predicate)
+        return frame if columns is None else frame.select(columns)
+
+    def _read(self, columns: list[str] | None, key_range: tuple | None) -> pl.DataFrame:
+        batches = []
+        low, high = key_range or (None, None)
+        for run in self._runs:
+            # mapped, not copied: only the batches used are paged in, and unmapped with them
+            with pa.memory_map(run.path) as source:
+                reader = ipc.open_file(source)
+                for i in range(reader.num_record_batches):
+                    if run.lows and _outside(run.lows[i], run.highs[i], low, high):
+                        continue
+                    batch = reader.get_batch(i)
+                    batches.append(batch.select(columns) if columns is not None else batch)
+                schema = reader.schema if columns is None else _pick(reader.schema, columns)
+        if not batches:
+            return pl.from_arrow(pa.Table.from_batches([], schema=schema))  # type: ignore[return-value]
+        return pl.from_arrow(pa.Table.from_batches(batches))  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._frames = []
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir, self._runs = None, []
+
+    def __enter__(self) -> Spill:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _outside(first, last, low, high) -> bool:
+    """Whether a batch whose key runs first..last holds nothing in [low, high)."""
+    if first is None or last is None:  # nulls sort first: a batch with one is always read
+        return False
+    return (low is not None and last < low) or (high is not None and first >= high)
+
+
+def _pick(schema: pa.Schema, columns: list[str]) -> pa.Schema:
+    return pa.schema([schema.field(c) for c in columns])
+
+
+def windows(counts: list[int], max_rows: int) -> list[tuple[int, int]]:
+    """Consecutive [start, end) bucket ranges holding at most `max_rows` rows each (a bucket
+    bigger than that is a window alone); buckets without rows are folded into a neighbour."""
+    out: list[tuple[int, int]] = []
+    start, held = 0, 0
+    for i, n in enumerate(counts):
+        if held and held + n > max_rows:
+            out.append((start, i))
+            start, held = i, 0
+        held += n
+    if held:
+        out.append((start, len(counts)))
+    return out
