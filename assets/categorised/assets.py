@@ -75,7 +75,7 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
 def categorise_sessions(
     context: dg.AssetExecutionContext, lake: LakeResource, reference: ReferenceResource
 ):
-    from assets.categorised.sessions import INPUT_COLUMNS, categorise, unknown_domains
+    from assets.categorised.day import categorise_day
 
     store = lake.get()
     ref = reference.get()
@@ -84,19 +84,14 @@ def categorise_sessions(
     step = LayerStep(context, store, [SESSIONS, UNKNOWN_DOMAINS], suite_checks)
     with step:
         for day in partition_days(context):
-            conn = store.read_partition("validated", "conn", day, INPUT_COLUMNS["conn"])
-            if conn is None:
+            chunks: list[pl.DataFrame] = []
+            result = categorise_day(store, day, ref, chunks.append)
+            if result is None:
                 step.skip_day(day, f"validated/conn has no partition {day}")
                 continue
-            result = categorise(
-                conn,
-                read_validated(store, "dns", [day - dt.timedelta(days=1), day]),
-                read_validated(store, "ssl", [day]),
-                read_validated(store, "http", [day]),
-                reference=ref,
-            )
+            sessions = pl.concat(chunks, rechunk=False)
+            chunks.clear()
             stats = {k: v for k, v in result.stats.items() if isinstance(v, int | float)}
-            unknown = unknown_domains(result.sessions)
             step.add_day(
                 day,
                 [
@@ -104,19 +99,25 @@ def categorise_sessions(
                         SESSIONS,
                         "categorised",
                         "sessions",
-                        result.sessions,
+                        sessions,
                         "categorised.sessions",
-                        {"validated_conn": conn.height, **stats, "reference": ref.version},
+                        {
+                            "validated_conn": result.conn_rows,
+                            **stats,
+                            "chunks": result.chunks,
+                            "reference": ref.version,
+                        },
                     ),
                     Output(
                         UNKNOWN_DOMAINS,
                         "categorised",
                         "unknown_domains",
-                        unknown,
+                        result.unknown,
                         "categorised.unknown_domains",
                     ),
                 ],
             )
+            del sessions
     yield from step.results()
 
 

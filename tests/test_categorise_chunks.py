@@ -1,0 +1,113 @@
+"""A day categorised in many small chunks gives exactly the sessions, stats, unknown domains
+and reporting tables of the day categorised whole, on a simulated day and on the real sensor
+archive: chunking is a memory matter only."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from realdata_sources import ARCHIVE, archive_days
+from test_categorise_frames import reference
+
+from assets.categorised.assets import read_validated
+from assets.categorised.day import categorise_day
+from assets.categorised.sessions import INPUT_COLUMNS, categorise
+from assets.categorised.unknown import unknown_domains
+from assets.lake import Lake
+from assets.reporting.tables import build_reporting_tables
+from assets.simulate.run import simulate
+from assets.validated.inputs import collect_raw_files
+from assets.validated.transform import validate_partition
+
+TABLES = ("conn", "dns", "ssl", "http")
+SIM_DAY = dt.date(2017, 5, 16)
+
+
+def _validate_into(lake: Lake, days: list[dt.date]) -> None:
+    for day in days:
+        for table in TABLES:
+            files = collect_raw_files(lake, table, day, 1)
+            lake.write_partition(
+                "validated", table, day, validate_partition(files, table, day, 1).valid
+            )
+
+
+@pytest.fixture(scope="module")
+def simulated_lake(tmp_path_factory) -> Lake:
+    lake = Lake(str(tmp_path_factory.mktemp("lake")))
+    simulate(lake, start=SIM_DAY - dt.timedelta(days=1), end=SIM_DAY, sessions_per_day=3000, seed=5)
+    _validate_into(lake, [SIM_DAY - dt.timedelta(days=1), SIM_DAY])
+    return lake
+
+
+@pytest.fixture(scope="module")
+def archive_lake(tmp_path_factory) -> tuple[Lake, list[dt.date]]:
+    if not ARCHIVE.is_dir():
+        pytest.skip("realdata not present")
+    root = tmp_path_factory.mktemp("archive")
+    (root / "raw" / "zeek").mkdir(parents=True)
+    (root / "raw" / "zeek" / "archive").symlink_to(ARCHIVE)
+    lake = Lake(str(root))
+    days = archive_days()
+    _validate_into(lake, [days[0] - dt.timedelta(days=1), *days])
+    return lake, days
+
+
+def _whole_day(lake: Lake, day: dt.date):
+    """The sessions as the whole-day `categorise` gives them, from whole-day frames."""
+    conn = lake.read_partition("validated", "conn", day, INPUT_COLUMNS["conn"])
+    return categorise(
+        conn,
+        read_validated(lake, "dns", [day - dt.timedelta(days=1), day]),
+        read_validated(lake, "ssl", [day]),
+        read_validated(lake, "http", [day]),
+        reference=reference(),
+    )
+
+
+def _chunked(lake: Lake, day: dt.date, rows: int):
+    chunks: list[pl.DataFrame] = []
+    result = categorise_day(lake, day, reference(), chunks.append, rows=rows)
+    return result, pl.concat(chunks)
+
+
+def _assert_identical(lake: Lake, day: dt.date, rows: int, tmp_path) -> None:
+    whole = _whole_day(lake, day)
+    assert whole.sessions.height > 0
+    result, sessions = _chunked(lake, day, rows)
+    assert result.chunks > 5  # the tiny chunk size really split the day
+    assert result.conn_rows == whole.sessions.height
+    assert_frame_equal(sessions, whole.sessions)
+    assert result.stats == whole.stats
+    assert_frame_equal(result.unknown, unknown_domains(whole.sessions))
+    # ... and one chunk of the whole day is the whole day too
+    one, one_sessions = _chunked(lake, day, 10**9)
+    assert one.chunks == 1
+    assert_frame_equal(one_sessions, whole.sessions)
+
+    # the reporting tables of the chunk-written partition are those of the in-memory frame
+    out = Lake(str(tmp_path))
+    out.write_partition("categorised", "sessions", day, sessions)
+    expected = build_reporting_tables(whole.sessions, day=day)
+    with out.scan_partition("categorised", "sessions", day) as scanned:
+        got = build_reporting_tables(scanned, day=day)
+    assert set(got) == set(expected)
+    for name in expected:
+        assert_frame_equal(got[name], expected[name], check_exact=True), name
+
+
+def test_a_simulated_day_in_tiny_chunks_is_the_whole_day(simulated_lake, tmp_path):
+    _assert_identical(simulated_lake, SIM_DAY, 97, tmp_path)
+
+
+def test_the_archive_days_in_tiny_chunks_are_the_whole_days(archive_lake, tmp_path):
+    lake, days = archive_lake
+    for day in days:
+        _assert_identical(lake, day, 50, tmp_path / day.isoformat())
+
+
+def test_a_day_without_validated_conn_is_reported_as_absent(simulated_lake):
+    assert categorise_day(simulated_lake, dt.date(2017, 1, 1), reference(), print) is None
