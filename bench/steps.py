@@ -253,48 +253,41 @@ class _Pipeline:
 
     def categorised(self) -> int:
         import dagster as dg
+        import polars as pl
 
-        import assets.categorised.sessions as cs
-        from assets.categorised.assets import read_validated
+        from assets.categorised.day import categorise_day
         from assets.publishing import Output
 
         c, lake, day = self.clock, self.lake, self.day
         with c.phase("reference"):
             ref = self.reference()
         with c.phase("categorised"):
-            with c.phase("read"):
-                conn = lake.read_partition("validated", "conn", day, cs.INPUT_COLUMNS["conn"])
-                dns = read_validated(lake, "dns", [day - dt.timedelta(days=1), day])
-                ssl = read_validated(lake, "ssl", [day])
-                http = read_validated(lake, "http", [day])
             with c.phase("transform"):
-                result = cs.categorise(conn, dns, ssl, http, reference=ref)
-                # unknown_domains may not exist yet in a tree under construction
-                unknown = (
-                    cs.unknown_domains(result.sessions) if hasattr(cs, "unknown_domains") else None
-                )
+                chunks: list = []
+                result = categorise_day(lake, day, ref, chunks.append)
+                if result is None:
+                    raise SystemExit(f"no validated/conn partition {day}: validated failed")
+                sessions = pl.concat(chunks, rechunk=False)
+                chunks.clear()
             outputs = [
                 Output(
                     dg.AssetKey(["categorised", "sessions"]),
                     "categorised",
                     "sessions",
-                    result.sessions,
+                    sessions,
                     self._suite("categorised.sessions"),
-                )
+                ),
+                Output(
+                    dg.AssetKey(["categorised", "unknown_domains"]),
+                    "categorised",
+                    "unknown_domains",
+                    result.unknown,
+                    self._suite("categorised.unknown_domains"),
+                ),
             ]
-            if unknown is not None:
-                outputs.append(
-                    Output(
-                        dg.AssetKey(["categorised", "unknown_domains"]),
-                        "categorised",
-                        "unknown_domains",
-                        unknown,
-                        self._suite("categorised.unknown_domains"),
-                    )
-                )
             self.publish(outputs)
-        self.rows["categorised"] = result.sessions.height
-        return result.sessions.height
+        self.rows["categorised"] = sessions.height
+        return sessions.height
 
     def reporting(self) -> int:
         import dagster as dg

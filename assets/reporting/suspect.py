@@ -137,8 +137,15 @@ def beaconing(sessions: pl.LazyFrame) -> pl.LazyFrame:
     pair = ["direction", "local_ip", "remote_ip", "resp_p"]
     known = pl.all_horizontal(pl.col(c).is_not_null() for c in pair)
     out = sessions.filter(pl.col("direction").is_in(BEACON_DIRECTIONS) & known)
-    # Most pairs have a handful of connections: drop them before the per-pair gap statistics.
-    out = out.filter(pl.len().over(pair) >= BEACON_MIN_SESSIONS)
+    # Most pairs have a handful of connections: drop them before the per-pair gap statistics
+    # (a grouped count and a semi join, which stream; a window over the day would not)
+    busy = (
+        out.group_by(pair)
+        .agg(pl.len().alias("_n"))
+        .filter(pl.col("_n") >= BEACON_MIN_SESSIONS)
+        .select(pair)
+    )
+    out = out.join(busy, on=pair, how="semi")
     gap = pl.col("ts").sort().diff().dt.total_microseconds() / 1e6
     stats = (
         out.group_by(pair)

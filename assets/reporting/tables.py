@@ -293,6 +293,8 @@ def build_reporting_tables(
 
     Rows whose `ts` is not on `day` are ignored: by the time rule a partition only holds its own
     day, and filtering keeps each day's tables a pure function of that day's sessions.
+    Aggregated by polars' streaming engine: pass a LazyFrame scan of the partition and the
+    day is read in bounded pieces.
     """
     lf = sessions.lazy().filter(pl.col("ts").dt.date() == day)
     monitored = lf.filter(pl.col("direction").is_in(MONITORED_DIRECTIONS))
@@ -305,7 +307,9 @@ def build_reporting_tables(
         "suspect_activity": suspect_activity(lf),
         "daily_summary": daily_summary(lf),
     }
-    frames = pl.collect_all(list(plans.values()))
+    # the streaming engine reads the partition in morsels and keeps only the group states,
+    # so a day's sessions are never held whole (the tables are small)
+    frames = pl.collect_all(list(plans.values()), engine="streaming")
     return {name: _conform(df, name) for name, df in zip(plans, frames, strict=True)}
 
 
