@@ -120,6 +120,14 @@ def _counts(*, clients: bool = True) -> list[pl.Expr]:
     return exprs
 
 
+def _seconds_sum(col: str) -> pl.Expr:
+    """Sum of a seconds column in whole microseconds (Zeek's resolution): an integer sum is
+    exact in any order, so the streaming engine's partial sums, however its threads combine
+    them, give the same bits every run (a float sum does not)."""
+    micros = (pl.col(col).fill_null(0.0) * 1e6).round().cast(_I64)
+    return (micros.sum() / 1e6).cast(_F64)
+
+
 def _share(col: str, over: str | list[str]) -> pl.Expr:
     total = pl.col(col).sum().over(over)
     return pl.when(total > 0).then(pl.col(col) / total).otherwise(None).cast(_F64)
@@ -135,9 +143,10 @@ def activity_by_category(monitored: pl.LazyFrame) -> pl.LazyFrame:
 
     Columns: direction (outbound|inbound|internal), category, sessions (>=1), bytes (>=0),
     orig_bytes, resp_bytes (>=0; bytes = orig_bytes + resp_bytes), duration_s (sum of known
-    durations, >=0), clients (distinct local_ip, 0..sessions), session_share and byte_share
-    (in [0, 1], share within the day's direction; sum to 1 per direction; byte_share null
-    when the direction moved no bytes). Unique key: (direction, category).
+    durations in whole microseconds, >=0), clients (distinct local_ip, 0..sessions),
+    session_share and byte_share (in [0, 1], share within the day's direction; sum to 1 per
+    direction; byte_share null when the direction moved no bytes).
+    Unique key: (direction, category).
     """
     return (
         monitored.group_by("direction", "category")
@@ -145,7 +154,7 @@ def activity_by_category(monitored: pl.LazyFrame) -> pl.LazyFrame:
             *_counts(),
             _sum("orig_bytes").alias("orig_bytes"),
             _sum("resp_bytes").alias("resp_bytes"),
-            pl.col("duration").fill_null(0.0).sum().cast(_F64).alias("duration_s"),
+            _seconds_sum("duration").alias("duration_s"),
         )
         .with_columns(
             _share("sessions", "direction").alias("session_share"),
