@@ -1,6 +1,10 @@
 """The lake: every read and write of hermit goes through here (fsspec: local paths or s3://).
 
-Partition writes are atomic and serialised:
+Partition writes are atomic and serialised, and may stream:
+
+- `partition_writer` appends a day chunk by chunk (row groups of one `part-0.parquet`), so a
+  partition of any size is written in bounded memory; `iter_partition` reads it back row
+  group by row group; `write_partition(df)` is the one-chunk case;
 
 - the new file is written under `<lake>/_staging/`, then published with one atomic step
   (local: rename(2) over `part-0.parquet`; S3: one server-side copy, which replaces an object
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 
 import fsspec
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assets.lake_locks import LOCK_DIR, LockTimeout, PartitionLocks, _LockHandle
@@ -41,6 +46,7 @@ __all__ = [
     "TRANSIENT_ERRORS",
     "Lake",
     "LockTimeout",
+    "PartitionWriter",
     "RawFile",
     "with_retries",
 ]
@@ -49,6 +55,9 @@ __all__ = [
 # zstd with column statistics; polars writes standard Parquet types (UTF8 strings, INT64
 # microsecond UTC timestamps) that DuckDB, pyarrow, polars and Spark read as they are.
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "statistics": True}
+# BI engines (DuckDB, Spark, Trino) parallelise and skip by row group: ~1M rows each keeps
+# a group's statistics selective and its decode a few tens of MiB.
+ROW_GROUP_ROWS = 1_000_000
 PART = "part-0.parquet"
 STAGING_DIR = "_staging"
 
@@ -110,21 +119,69 @@ class Lake(PartitionLocks):
     # ---- partitions --------------------------------------------------------------------------
     def write_partition(self, zone: str, table: str, day: dt.date, df: pl.DataFrame) -> str:
         """Replace partition `day` of `zone/table` with `df`, atomically, under its lock."""
-        final = posixpath.join(self.partition_dir(zone, table, day), PART)
-        with self.partition_lock(zone, table, day):
-            staging = posixpath.join(self._staging_dir(zone, table, day), uuid.uuid4().hex, PART)
-            self.fs.makedirs(posixpath.dirname(staging), exist_ok=True)
-            with_retries(lambda: self._write_parquet(df, staging))
-            self._publish(staging, final)
-        return posixpath.dirname(final)
+        with self.partition_writer(zone, table, day, schema=df.schema) as writer:
+            writer.write(df)
+        return writer.published_dir  # type: ignore[return-value]
 
-    def _write_parquet(self, df: pl.DataFrame, path: str) -> None:
-        # polars writes straight from its buffers (no Arrow copy of the day in between)
-        with self.fs.open(path, "wb") as fh:
-            df.write_parquet(fh, **PARQUET_OPTIONS)
-            if self.is_local:
-                fh.flush()
-                os.fsync(fh.fileno())
+    def partition_writer(
+        self,
+        zone: str,
+        table: str,
+        day: dt.date,
+        schema: pl.Schema | dict | None = None,
+        row_group_rows: int | None = None,
+    ) -> PartitionWriter:
+        """A writer that replaces partition `day` of `zone/table` with the chunks given to it.
+
+        Use it as a context manager: `with lake.partition_writer(z, t, d, schema) as w:
+        w.write(chunk)` appends each chunk to one staged `part-0.parquet` (row groups of
+        `row_group_rows`, default ROW_GROUP_ROWS), and the normal end of the `with` publishes
+        it atomically; an exception, or `w.discard()`, publishes nothing and removes the
+        staged file. Without `with`, call `publish()` or `discard()`. The writer holds the
+        partition's lock from its creation to its publish or discard (in the creating
+        thread; reentrant): to write several partitions at once, take them together first
+        with `lock_partitions` so two writers cannot deadlock.
+        `schema` (polars) fixes the columns and types; without it the first chunk does. Every
+        chunk must have the same column names (in any order) and is cast to the schema.
+        """
+        return PartitionWriter(self, zone, table, day, schema, row_group_rows or ROW_GROUP_ROWS)
+
+    def iter_partition(
+        self,
+        zone: str,
+        table: str,
+        day: dt.date,
+        columns: Iterable[str] | None = None,
+        batch_rows: int | None = None,
+    ) -> Iterator[pl.DataFrame]:
+        """The partition's rows as polars frames, one per row group (or of at most
+        `batch_rows` rows), in file order, never an empty frame: nothing for an empty
+        partition or one never written.
+
+        Only one row group (or batch) is decoded at a time. columns: as in `read_partition`.
+        The file stays open for the whole iteration, so a publish meanwhile cannot mix two
+        versions locally; on S3 every ranged read is conditional on the object's ETag, so a
+        replacement meanwhile makes the iteration fail instead of mixing versions.
+        """
+        path = posixpath.join(self.partition_dir(zone, table, day), PART)
+        try:
+            fh = with_retries(lambda: self.fs.open(path, "rb"))
+        except FileNotFoundError:
+            return
+        with fh:
+            parquet = pq.ParquetFile(fh)
+            present = None
+            if columns is not None:
+                wanted = list(columns)
+                present = [c for c in wanted if c in parquet.schema_arrow.names]
+            if batch_rows is None:
+                for i in range(parquet.num_row_groups):
+                    if parquet.metadata.row_group(i).num_rows:
+                        yield _to_polars(parquet.read_row_group(i, columns=present))
+            else:
+                for batch in parquet.iter_batches(batch_size=batch_rows, columns=present):
+                    if batch.num_rows:
+                        yield _to_polars(pa.Table.from_batches([batch]))
 
     def _publish(self, staging: str, final: str) -> None:
         final_dir = posixpath.dirname(final)
@@ -333,6 +390,144 @@ class Lake(PartitionLocks):
 
     def exists(self, relpath: str) -> bool:
         return self.fs.exists(self.inside(relpath))
+
+
+def _to_polars(table: pa.Table) -> pl.DataFrame:
+    return pl.from_arrow(table)  # type: ignore[return-value]
+
+
+class PartitionWriter:
+    """One partition being replaced, chunk by chunk (see `Lake.partition_writer`)."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        zone: str,
+        table: str,
+        day: dt.date,
+        schema: pl.Schema | dict | None,
+        row_group_rows: int,
+    ):
+        if row_group_rows < 1:
+            raise ValueError(f"row_group_rows must be at least 1, not {row_group_rows}")
+        self.lake, self.zone, self.table, self.day = lake, zone, table, day
+        self.schema = None if schema is None else pl.Schema(schema)
+        self.row_group_rows = row_group_rows
+        self.rows = 0  # rows written so far
+        self.row_groups = 0
+        self.published_dir: str | None = None
+        self._final = posixpath.join(lake.partition_dir(zone, table, day), PART)
+        self._staging = posixpath.join(lake._staging_dir(zone, table, day), uuid.uuid4().hex, PART)
+        self._pending: list[pl.DataFrame] = []
+        self._pending_rows = 0
+        self._fh = None
+        self._writer: pq.ParquetWriter | None = None
+        self._done = False
+        # Held until publish/discard: taking it clears what dead writers left in staging,
+        # so it must come before our own staged file exists.
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(lake.partition_lock(zone, table, day))
+
+    def __enter__(self) -> PartitionWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._done:
+            return
+        if exc_type is None:
+            self.publish()
+        else:
+            self.discard()
+
+    def write(self, df: pl.DataFrame) -> None:
+        """Append `df`'s rows (whole row groups are written as they fill up)."""
+        if self._done:
+            raise RuntimeError(f"{self._name()}: write after publish or discard")
+        if self.schema is None:
+            self.schema = df.schema
+        if set(df.columns) != set(self.schema.names()) or len(df.columns) != len(self.schema):
+            raise ValueError(
+                f"{self._name()}: chunk columns {df.columns} differ from the partition's "
+                f"{self.schema.names()}"
+            )
+        if df.schema != self.schema:
+            df = df.select(pl.col(n).cast(t) for n, t in self.schema.items())
+        if df.height == 0:
+            return
+        self._pending.append(df)
+        self._pending_rows += df.height
+        while self._pending_rows >= self.row_group_rows:
+            merged = pl.concat(self._pending, rechunk=False)
+            self._write_group(merged.slice(0, self.row_group_rows))
+            rest = merged.slice(self.row_group_rows)
+            self._pending = [rest] if rest.height else []
+            self._pending_rows = rest.height
+
+    def publish(self) -> str:
+        """Finish the staged file and make it the partition, atomically, under its lock."""
+        if self._done:
+            raise RuntimeError(f"{self._name()}: already published or discarded")
+        try:
+            if self._pending_rows or self._writer is None:
+                self._write_group(pl.concat(self._pending) if self._pending else None)
+            self._close_file()
+            self.lake._publish(self._staging, self._final)
+        except BaseException:
+            self.discard()
+            raise
+        self._done = True
+        self._lock.close()
+        self.published_dir = posixpath.dirname(self._final)
+        return self.published_dir
+
+    def discard(self) -> None:
+        """Publish nothing: the partition stays as it was, the staged file is removed."""
+        self._done = True
+        self._pending, self._pending_rows = [], 0
+        with contextlib.suppress(Exception):
+            self._close_file()
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                self.lake.fs.rm(posixpath.dirname(self._staging), recursive=True)
+        finally:
+            self._lock.close()
+
+    def _name(self) -> str:
+        return f"{self.zone}/{self.table} {self.day}"
+
+    def _open(self, schema: pa.Schema) -> None:
+        self.lake.fs.makedirs(posixpath.dirname(self._staging), exist_ok=True)
+        self._fh = with_retries(lambda: self.lake.fs.open(self._staging, "wb"))
+        self._writer = pq.ParquetWriter(
+            self._fh,
+            schema,
+            compression=PARQUET_OPTIONS["compression"],
+            compression_level=PARQUET_OPTIONS["compression_level"],
+            write_statistics=PARQUET_OPTIONS["statistics"],
+        )
+
+    def _write_group(self, df: pl.DataFrame | None) -> None:
+        if df is None:  # an empty partition: the file still carries the schema
+            df = pl.DataFrame(schema=self.schema or {})
+        # oldest compat level: plain (large) strings, which every Parquet reader knows
+        table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
+        if self._writer is None:
+            self._open(table.schema)
+        assert self._writer is not None
+        self._writer.write_table(table, row_group_size=max(df.height, 1))
+        self.rows += df.height
+        self.row_groups += df.height > 0
+
+    def _close_file(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._fh is not None:
+            if self.lake.is_local:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
 
 
 def _arrival_time(info: dict) -> float:

@@ -1,5 +1,6 @@
 """The fold of converted segments into one partition: which rows a partition owns (time
-rule), duplicates within the day, the ts order, and the quarantine rows with their raw text."""
+rule), the key hashes that find duplicates within the day, and the quarantine rows with
+their raw text."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import polars as pl
 
 from assets.validated.raw_file import _FILE, _SEG, RawFile
 from assets.validated.schemas import (
-    DEDUP_KEYS,
     QUARANTINE_SCHEMA,
 )
 from assets.zeek.convert import REASON, explain
@@ -82,73 +82,42 @@ def _midnight(day: dt.date) -> dt.datetime:
 _DAY = dt.timedelta(days=1)
 
 
-def day_duplicates(records: pl.DataFrame, table: str) -> pl.Series | None:
-    """True for the sound records whose key was seen before (folder, file, line order);
-    None when there is none.
-
-    Keys are compared by a 64-bit hash first (cheap on a million rows); only rows whose hash
-    repeats are compared exactly, so a hash collision never drops a record.
-    """
-    if records.height == 0:
-        return None
-    keys = DEDUP_KEYS[table]
-    # per-column hashes, combined with wrapping arithmetic (equal keys give equal hashes);
-    # sensors are few and are compared exactly below
+def key_hashes(records: pl.DataFrame, keys: list[str]) -> pl.Series:
+    """A 64-bit hash of each row's dedup key (equal keys give equal hashes). Per-column
+    hashes combined with wrapping arithmetic; sensors are few and compared exactly later."""
     hashed = records.get_column(keys[0]).hash()
     for k in keys[1:]:
         hashed = hashed * _HASH_MIX + records.get_column(k).hash()
-    if hashed.n_unique() == hashed.len():
-        return None  # the common case, decided by one cheap pass over 64-bit hashes
-    candidates = hashed.is_duplicated().arg_true()
-    del hashed
-    exact = pl.DataFrame([records.get_column(c).gather(candidates) for c in ("sensor", *keys)])
-    first = exact.select(pl.struct(exact.columns).is_first_distinct()).to_series()
-    later = candidates.filter(~first)
-    if later.len() == 0:
-        return None
-    return pl.repeat(False, records.height, dtype=pl.Boolean, eager=True).scatter(later, True)
+    return hashed
 
 
 _HASH_MIX = 0x100000001B3  # an odd multiplier (FNV-1a's 64-bit prime)
 
 
-def valid_order(ts: pl.Series, duplicate: pl.Series | None) -> pl.Series | None:
-    """Row indices of the valid records in output order (stable by ts); None: all, as is."""
-    frame = pl.DataFrame([ts])
-    index = pl.int_range(pl.len(), dtype=pl.get_index_type())
-    if duplicate is None:
-        if ts.is_sorted():
-            return None
-        return frame.select(index.sort_by("ts", maintain_order=True)).to_series()
-    keep = ~duplicate
-    by_ts = index.filter(keep).sort_by(pl.col("ts").filter(keep), maintain_order=True)
-    return frame.select(by_ts).to_series()
+def repeated(hashed: pl.Series) -> pl.Series:
+    """Positions (UInt64, ascending) of the hashes that occur more than once.
 
-
-def gather_all(columns: list[pl.Series], order: pl.Series | None) -> list[pl.Series]:
-    """`columns` in one chunk each, reordered by `order`, one column at a time: each source
-    column is released as soon as its copy exists, so the day is never held twice."""
-    out = []
-    columns.reverse()
-    while columns:
-        column = columns.pop()
-        height = column.len() if order is None else order.len()
-        if column.null_count() == column.len():  # e.g. node_name, extra: nothing to move
-            out.append(pl.repeat(None, height, dtype=column.dtype, eager=True).alias(column.name))
-            continue
-        column = column.rechunk()  # a gather from one chunk is ~3x faster
-        out.append(column if order is None else column.gather(order))
-    return out
+    A sort of 8-byte values and one comparison of neighbours: the common case (no repeat)
+    costs no hash table over the day."""
+    if hashed.len() < 2:
+        return pl.Series([], dtype=pl.UInt64)
+    ordered = hashed.sort()
+    twice = ordered.filter(ordered == ordered.shift(1))
+    del ordered
+    if twice.len() == 0:
+        return pl.Series([], dtype=pl.UInt64)
+    return hashed.is_in(twice.unique().implode()).arg_true().cast(pl.UInt64)
 
 
 def duplicate_rows(
-    records: pl.DataFrame, duplicate: pl.Series, parts: list[Part], fields: dict[str, str]
+    duplicates: pl.DataFrame, position: str, parts: list[Part], fields: dict[str, str]
 ) -> pl.DataFrame:
-    """Quarantine entries of the duplicates; their files are read again for the raw text."""
-    where = duplicate.arg_true()
-    starts = pl.Series([0, *itertools.accumulate(p.height for p in parts)][:-1])
+    """Quarantine entries of the duplicates (`uid`, LINE and their place among the day's
+    sound rows in column `position`); their files are read again for the raw text."""
+    where = duplicates.get_column(position).cast(pl.Int64)
+    starts = pl.Series([0, *itertools.accumulate(p.height for p in parts)][:-1], dtype=pl.Int64)
     part = starts.search_sorted(where, side="right") - 1
-    dups = pl.DataFrame([records.get_column(c).gather(where) for c in ("uid", LINE)]).with_columns(
+    dups = duplicates.select("uid", LINE).with_columns(
         pl.Series(_FILE, [p.file_no for p in parts])[part],
         pl.Series(_SEG, [p.segment for p in parts])[part],
     )

@@ -1,19 +1,24 @@
-"""Loading and grouping raw files: each file inflated (the next one ahead, in a thread), an
-unreadable file as one quarantine entry, and small segments alike joined to convert as one."""
+"""Loading and grouping raw files: files inflated and parsed ahead in threads (both cores),
+an unreadable file as one quarantine entry, and small segments alike joined to convert as
+one."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import errno
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import itertools
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import polars as pl
 
 from assets.validated.raw_file import RawFile
 from assets.zeek.inflate import Inflated, inflate
 from assets.zeek.names import is_rotated
-from assets.zeek.records import SOURCE, Segment
+from assets.zeek.reader import read_inflated
+from assets.zeek.records import SOURCE, Segment, ZeekRead
 
 
 def batch_key(raw_file: RawFile, seg: Segment) -> tuple:
@@ -48,25 +53,42 @@ def joined(segments: Iterable[Segment]) -> Segment:
     return dataclasses.replace(first, frame=frame, text=None, first_line=1)
 
 
-def inflated_ahead(files: list[RawFile]) -> Iterator[tuple[RawFile, Inflated]]:
-    """Each file loaded and inflated, the next one in a background thread while the caller
-    parses this one: the load is I/O (S3 latency), and zlib, most of the remaining time, runs
-    without the GIL beside polars. Holds the current file's bytes and the next one's.
+def read_ahead(
+    files: list[RawFile], numeric: Mapping[str, str], workers: int | None = None
+) -> Iterator[tuple[RawFile, ZeekRead]]:
+    """Each file loaded, inflated and parsed, in order, by `workers` threads (default: the
+    cores, at most READ_WORKERS) while the caller converts the one before: the load is I/O
+    (S3 latency), zlib inflates and polars parses without the GIL, so the cores work side
+    by side. Holds at most `workers` files ahead of the caller's.
     Close it (contextlib.closing) so an error in the caller stops the prefetch at once."""
     if not files:
         return
-    pool = ThreadPoolExecutor(1, thread_name_prefix="hermit-inflate")
-    ahead = pool.submit(_load_inflated, files[0])
+    n = workers or max(1, min(READ_WORKERS, os.cpu_count() or 1))
+    pool = ThreadPoolExecutor(n, thread_name_prefix="hermit-read")
+    ahead: collections.deque[Future] = collections.deque()
+    upcoming = iter(files)
     try:
-        for i, raw_file in enumerate(files):
-            current = ahead.result()
-            if i + 1 < len(files):
-                ahead = pool.submit(_load_inflated, files[i + 1])
+        for raw_file in itertools.islice(upcoming, n):
+            ahead.append(pool.submit(_load_read, raw_file, numeric))
+        for raw_file in files:
+            current = ahead.popleft().result()
+            nxt = next(upcoming, None)
+            if nxt is not None:
+                ahead.append(pool.submit(_load_read, nxt, numeric))
             yield raw_file, current
             del current
     finally:
-        ahead.cancel()
+        for f in ahead:
+            f.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+# Files read at once: two cores' worth (each parse also uses polars' own threads).
+READ_WORKERS = 2
+
+
+def _load_read(raw_file: RawFile, numeric: Mapping[str, str]) -> ZeekRead:
+    return read_inflated(_load_inflated(raw_file), numeric=numeric)
 
 
 def _load_inflated(raw_file: RawFile) -> Inflated:

@@ -9,6 +9,13 @@ An un-rotated file (`<log>.log`, no rotation stamp: e.g. `zeek -r` over a long c
 run past its folder's day: its window is F-L <= day(ts) <= F+U, and partition D also reads
 the un-rotated files of folders D-U..D-1 (U = `unrotated_days`).
 
+Streaming: the day is never held whole. Each file's sound rows are typed as it is read and
+set aside (a spill that moves to local disk past one chunk); duplicates are found across the
+day on 64-bit hashes of the key, compared exactly on a hash hit; the valid rows are then
+written in ts order window by window (a merge of the sorted runs), the quarantine by source
+file and line. Chunks follow HERMIT_MEMORY_BUDGET (assets/memory.py). The tables are exactly
+those of validating the day in one piece, which `validate_partition` returns.
+
 Counting: a record is a data line (TSV), a JSON line, or one damaged-stream entry (the
 `corrupt_stream` entry of a gzip that breaks off counts as one record: it stands for the
 line the damage cut). Header and comment lines are not records.
@@ -20,36 +27,53 @@ import contextlib
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+import numpy as np
 import polars as pl
 
+from assets.memory import check_budget
+from assets.memory import chunk_rows as budget_chunk_rows
 from assets.validated.fold import (
     Part,
-    day_duplicates,
     duplicate_rows,
-    gather_all,
+    key_hashes,
     owned_rows,
     quarantine_rows,
-    valid_order,
+    repeated,
 )
 from assets.validated.raw_file import RawFile
 from assets.validated.schemas import (
+    DEDUP_KEYS,
     QUARANTINE_SCHEMA,
     REASONS,
     REQUIRED_FIELDS,
     VALIDATED_SCHEMAS,
     ZEEK_FIELDS,
 )
-from assets.validated.segments import batch_key, inflated_ahead, joined
+from assets.validated.segments import batch_key, joined, read_ahead
+from assets.validated.spill import Spill, windows
 from assets.zeek.convert import REASON, convert
 from assets.zeek.names import is_rotated, log_name
-from assets.zeek.reader import read_inflated
 from assets.zeek.records import LINE, SOURCE, Segment
 
-__all__ = ["RawFile", "ValidationResult", "log_table", "validate_partition"]
+__all__ = [
+    "RawFile",
+    "StreamOutcome",
+    "ValidationResult",
+    "log_table",
+    "stream_partition",
+    "validate_partition",
+]
 
 # How many days past its folder's day an un-rotated `<log>.log` may run (HERMIT_UNROTATED_DAYS)
 UNROTATED_DAYS = 1
+# In-memory width of a validated row at its widest moment (typed row, its raw text still
+# held, the output's copy): what a chunk of rows costs, for the memory budget.
+ROW_BYTES = 1024
+_SEQ = "__seq"  # a sound row's place in the day's read order (ties of ts keep it)
+_QSEQ = "__qseq"  # a quarantine row's place in the order its entries were found
+_SECONDS = 86_400
 
 
 @dataclass
@@ -59,9 +83,37 @@ class ValidationResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class StreamOutcome:
+    counts: dict[str, int]
+    sensors: dict[str, int]  # rows (valid + quarantined) per sensor
+
+
+class Sink(Protocol):
+    def write(self, df: pl.DataFrame) -> None: ...
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.frames: list[pl.DataFrame] = []
+
+    def write(self, df: pl.DataFrame) -> None:
+        self.frames.append(df)
+
+    def frame(self, schema: dict) -> pl.DataFrame:
+        if not self.frames:
+            return pl.DataFrame(schema=schema)
+        return pl.concat(self.frames, how="vertical")
+
+
 def log_table(filename: str) -> str | None:
     """The Zeek log a raw file holds: `conn.00:00:00-01:00:00.log.gz` -> `conn`."""
     return log_name(filename)
+
+
+def default_chunk_rows() -> int:
+    """Rows of one chunk under HERMIT_MEMORY_BUDGET."""
+    return budget_chunk_rows(ROW_BYTES)
 
 
 def validate_partition(
@@ -70,146 +122,291 @@ def validate_partition(
     day: dt.date,
     lateness_days: int = 1,
     unrotated_days: int = UNROTATED_DAYS,
+    *,
+    chunk_rows: int | None = None,
 ) -> ValidationResult:
     """Validate the records owned by partition `day` among `files`: those of folders
-    day..day+L, and the un-rotated files of folders day-U..day-1 (U = `unrotated_days`)."""
+    day..day+L, and the un-rotated files of folders day-U..day-1 (U = `unrotated_days`).
+    The whole partition in memory (see `stream_partition` for writing it as it goes)."""
+    valid, quarantine = _Collect(), _Collect()
+    outcome = stream_partition(
+        files, table, day, lateness_days, unrotated_days, valid, quarantine, chunk_rows=chunk_rows
+    )
+    return ValidationResult(
+        valid.frame(VALIDATED_SCHEMAS[table]), quarantine.frame(QUARANTINE_SCHEMA), outcome.counts
+    )
+
+
+def stream_partition(
+    files: Iterable[RawFile],
+    table: str,
+    day: dt.date,
+    lateness_days: int,
+    unrotated_days: int,
+    valid_out: Sink,
+    quarantine_out: Sink,
+    *,
+    chunk_rows: int | None = None,
+    workers: int | None = None,
+) -> StreamOutcome:
+    """`validate_partition`, written chunk by chunk: `valid_out` gets the valid rows in ts
+    order (VALIDATED_SCHEMAS[table]), `quarantine_out` the quarantine rows by source file and
+    line (QUARANTINE_SCHEMA), each in frames of at most `chunk_rows` rows (a second of ts, or
+    a source file, is never split). workers: files read and parsed at once."""
     if table not in ZEEK_FIELDS:
         raise ValueError(f"unknown table {table!r}; expected one of {sorted(ZEEK_FIELDS)}")
-    last_folder = day + dt.timedelta(days=lateness_days)
-    first_folder = day - dt.timedelta(days=unrotated_days)
-    ordered = sorted(
-        (
-            f
-            for f in files
-            if day <= f.folder_day <= last_folder
-            or (first_folder <= f.folder_day < day and not is_rotated(f.source_file))
-        ),
-        key=lambda f: (f.folder_day, f.sensor, f.source_file),
-    )
-    fields, required = ZEEK_FIELDS[table], REQUIRED_FIELDS[table]
-    schema = VALIDATED_SCHEMAS[table]
-    lateness = dt.timedelta(days=lateness_days)
+    rows = chunk_rows or default_chunk_rows()
+    with (
+        Spill(rows, ["ts", _SEQ], f"{table}-valid") as valid,
+        Spill(rows, ["source_file", "line_number"], f"{table}-quarantine") as quarantined,
+    ):
+        day_fold = _DayFold(table, day, lateness_days, unrotated_days, valid, quarantined)
+        day_fold.read(files, rows, workers)
+        day_fold.add_duplicates()
+        check_budget(f"validate {table} {day}")
+        counts = day_fold.counts
+        counts["valid"] = _write_valid(day_fold, valid_out, rows)
+        by_reason = _write_quarantine(day_fold, quarantine_out, rows)
+        counts["quarantined"] = sum(by_reason.values())
+        counts |= {f"quarantined_{r}": int(by_reason.get(r, 0)) for r in REASONS}
+        return StreamOutcome(counts, day_fold.sensors)
 
-    # Segments are folded in as they are read, alike ones (same folder, sensor, header) in
-    # batches of up to SEGMENT_BATCH_ROWS rows: the sound rows (typed, in the output schema)
-    # join `rows`, flagged rows are explained into `quarantined` while their text is still at
-    # hand, and nothing else of a file is kept. Only duplicates are known after the last file;
-    # their few source files are read again to quote the raw lines.
-    rows: list[pl.DataFrame] = []
-    parts: list[Part] = []
-    quarantined: list[pl.DataFrame] = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
-    counts = {
-        "raw_records": 0,
-        "to_earlier_partitions": 0,
-        "to_later_partitions": 0,
-        "from_later_folders": 0,
-        "from_earlier_folders": 0,
-    }
-    forward = dt.timedelta(days=unrotated_days)
 
-    def fold(batch: list[tuple[RawFile, int, int, Segment]]) -> None:
-        """Convert a batch of segments alike (one folder, sensor and header) in one query:
-        per-file work is mostly fixed cost, and hourly files of a quiet network are small."""
+class _DayFold:
+    """The day's files folded in one by one: sound rows typed into the valid spill (with
+    their key hashes and a histogram of their ts), flagged ones explained into the
+    quarantine spill while their text is still at hand; nothing else of a file is kept."""
+
+    def __init__(self, table, day, lateness_days, unrotated_days, valid: Spill, quarantined: Spill):
+        self.table, self.day = table, day
+        self.lateness_days, self.unrotated_days = lateness_days, unrotated_days
+        self.fields, self.required = ZEEK_FIELDS[table], REQUIRED_FIELDS[table]
+        self.schema = VALIDATED_SCHEMAS[table]
+        self.valid, self.quarantined = valid, quarantined
+        self.parts: list[Part] = []
+        self.hashes: list[pl.Series] = []
+        self.per_second = np.zeros(_SECONDS, dtype=np.int64)
+        self.sources: dict[str | None, int] = {}  # quarantine rows per source file
+        self.sensors: dict[str, int] = {}
+        self.duplicates = pl.Series(_SEQ, [], dtype=pl.UInt64)
+        self.seq = self.qseq = 0
+        self.counts = {
+            "raw_records": 0,
+            "to_earlier_partitions": 0,
+            "to_later_partitions": 0,
+            "from_later_folders": 0,
+            "from_earlier_folders": 0,
+        }
+
+    def read(self, files: Iterable[RawFile], rows: int, workers: int | None) -> None:
+        day = self.day
+        last_folder = day + dt.timedelta(days=self.lateness_days)
+        first_folder = day - dt.timedelta(days=self.unrotated_days)
+        ordered = sorted(
+            (
+                f
+                for f in files
+                if day <= f.folder_day <= last_folder
+                or (first_folder <= f.folder_day < day and not is_rotated(f.source_file))
+            ),
+            key=lambda f: (f.folder_day, f.sensor, f.source_file),
+        )
+        # Segments alike (same folder, sensor, header) are converted in batches of up to
+        # SEGMENT_BATCH_ROWS rows: per-file work is mostly fixed cost, and hourly files of a
+        # quiet network are small.
+        pending: list[tuple[RawFile, int, int, Segment]] = []
+        pending_key: tuple = ()
+        pending_rows = 0
+        batch_rows = min(SEGMENT_BATCH_ROWS, rows)
+        with contextlib.closing(read_ahead(ordered, self.fields, workers)) as reads:
+            for file_no, (raw_file, read) in enumerate(reads):
+                if raw_file.folder_day == day:
+                    self.counts["raw_records"] += read.records
+                    if read.problems.height:
+                        self._quarantine(
+                            read.problems.select(
+                                "reason",
+                                "detail",
+                                pl.lit(raw_file.source_file).alias("source_file"),
+                                "line_number",
+                                "raw",
+                                pl.lit(raw_file.sensor).alias("sensor"),
+                            )
+                        )
+                for seg_no, seg in enumerate(read.segments):
+                    key = batch_key(raw_file, seg)
+                    if pending and (key != pending_key or pending_rows >= batch_rows):
+                        self._fold(pending)
+                        pending, pending_rows = [], 0
+                    pending.append((raw_file, file_no, seg_no, seg))
+                    pending_key, pending_rows = key, pending_rows + seg.frame.height
+                del read
+                check_budget(f"validate {self.table} {day} ({raw_file.source_file})")
+            if pending:
+                self._fold(pending)
+
+    def _fold(self, batch: list[tuple[RawFile, int, int, Segment]]) -> None:
+        """Convert a batch of segments alike (one folder, sensor and header) in one query."""
         raw_file = batch[0][0]
         seg = batch[0][3] if len(batch) == 1 else joined(s for *_, s in batch)
-        ahead = dt.timedelta(0) if is_rotated(raw_file.source_file) else forward
+        ahead = dt.timedelta(0) if is_rotated(raw_file.source_file) else self._forward
+        lateness = dt.timedelta(days=self.lateness_days)
         kept, n_earlier, n_later = owned_rows(
-            convert(seg, fields, required), raw_file.folder_day, day, lateness, ahead
+            convert(seg, self.fields, self.required), raw_file.folder_day, self.day, lateness, ahead
         )
-        if raw_file.folder_day == day:
-            counts["to_earlier_partitions"] += n_earlier
-            counts["to_later_partitions"] += n_later
-        elif raw_file.folder_day > day:
-            counts["from_later_folders"] += kept.height
+        if raw_file.folder_day == self.day:
+            self.counts["to_earlier_partitions"] += n_earlier
+            self.counts["to_later_partitions"] += n_later
+        elif raw_file.folder_day > self.day:
+            self.counts["from_later_folders"] += kept.height
         else:
-            counts["from_earlier_folders"] += kept.height
+            self.counts["from_earlier_folders"] += kept.height
         if kept.height and kept[REASON].null_count() < kept.height:
             flagged = kept.filter(pl.col(REASON).is_not_null())
             for i, (f, _, _, original) in enumerate(batch):
                 mine = flagged if len(batch) == 1 else flagged.filter(pl.col(SOURCE) == i)
                 if mine.height:
-                    quarantined.append(
+                    self._quarantine(
                         quarantine_rows(
-                            mine, f, original, fields, required, lateness_days, unrotated_days
+                            mine,
+                            f,
+                            original,
+                            self.fields,
+                            self.required,
+                            self.lateness_days,
+                            self.unrotated_days,
                         )
                     )
             kept = kept.filter(pl.col(REASON).is_null())
         if kept.height == 0:
             return
-        rows.append(
-            kept.select(
-                *[pl.col(c).cast(t) for c, t in schema.items() if c != "sensor"],
-                pl.lit(raw_file.sensor, dtype=pl.String).alias("sensor"),
-                LINE,
-            ).select(*schema, LINE)
-        )
         heights = [kept.height]
         if len(batch) > 1:
             per = dict(kept.group_by(SOURCE).len().iter_rows())
             heights = [per.get(i, 0) for i in range(len(batch))]
         for (f, file_no, seg_no, _), height in zip(batch, heights, strict=True):
             if height:
-                parts.append(Part(f, file_no, seg_no, height))
+                self.parts.append(Part(f, file_no, seg_no, height))
+        sound = kept.select(
+            *[pl.col(c).cast(t) for c, t in self.schema.items() if c != "sensor"],
+            pl.lit(raw_file.sensor, dtype=pl.String).alias("sensor"),
+            LINE,
+            (pl.int_range(pl.len(), dtype=pl.UInt64) + self.seq).alias(_SEQ),
+        ).select(*self.schema, LINE, _SEQ)
+        del kept
+        self.seq += sound.height
+        self.sensors[raw_file.sensor] = self.sensors.get(raw_file.sensor, 0) + sound.height
+        self.hashes.append(key_hashes(sound, DEDUP_KEYS[self.table]))
+        seconds = sound.select(
+            ((pl.col("ts").dt.epoch("us") - _epoch_us(self.day)) // 1_000_000)
+            .clip(0, _SECONDS - 1)
+            .fill_null(0)
+        ).to_series()
+        self.per_second += np.bincount(seconds.to_numpy(), minlength=_SECONDS)
+        self.valid.append(sound)
 
-    pending: list[tuple[RawFile, int, int, Segment]] = []
-    pending_key: tuple = ()
-    pending_rows = 0
-    with contextlib.closing(inflated_ahead(ordered)) as inflated_files:
-        for file_no, (raw_file, inflated) in enumerate(inflated_files):
-            read = read_inflated(inflated, numeric=fields)
-            del inflated
-            own_folder = raw_file.folder_day == day
-            if own_folder:
-                counts["raw_records"] += read.records
-                if read.problems.height:
-                    quarantined.append(
-                        read.problems.select(
-                            "reason",
-                            "detail",
-                            pl.lit(raw_file.source_file).alias("source_file"),
-                            "line_number",
-                            "raw",
-                            pl.lit(raw_file.sensor).alias("sensor"),
-                        )
-                    )
-            for seg_no, seg in enumerate(read.segments):
-                key = batch_key(raw_file, seg)
-                if pending and (key != pending_key or pending_rows >= SEGMENT_BATCH_ROWS):
-                    fold(pending)
-                    pending, pending_rows = [], 0
-                pending.append((raw_file, file_no, seg_no, seg))
-                pending_key, pending_rows = key, pending_rows + seg.frame.height
-            del read
-        if pending:
-            fold(pending)
+    @property
+    def _forward(self) -> dt.timedelta:
+        return dt.timedelta(days=self.unrotated_days)
 
-    records = (
-        pl.concat(rows, how="vertical", rechunk=False)
-        if rows
-        else pl.DataFrame(schema=schema | {LINE: pl.Int64})
+    def _quarantine(self, frame: pl.DataFrame) -> None:
+        frame = frame.select([pl.col(c).cast(t) for c, t in QUARANTINE_SCHEMA.items()])
+        frame = frame.with_columns(
+            (pl.int_range(pl.len(), dtype=pl.UInt64) + self.qseq).alias(_QSEQ)
+        )
+        self.qseq += frame.height
+        for source, n in frame.group_by("source_file").len().iter_rows():
+            self.sources[source] = self.sources.get(source, 0) + n
+        for sensor, n in frame.group_by("sensor").len().iter_rows():
+            if sensor is not None:
+                self.sensors[sensor] = self.sensors.get(sensor, 0) + n
+        self.quarantined.append(frame)
+
+    def add_duplicates(self) -> None:
+        """Find the sound rows whose key was seen before in the day (folder, file, line
+        order) and quarantine them: 64-bit hashes of every key first, then only the rows
+        whose hash repeats are compared exactly, so a hash collision never drops a record."""
+        hashed = pl.concat(self.hashes) if self.hashes else pl.Series([], dtype=pl.UInt64)
+        self.hashes = []
+        candidates = repeated(hashed)
+        del hashed
+        if candidates.len() == 0:
+            return
+        keys = DEDUP_KEYS[self.table]
+        wanted = list(dict.fromkeys([_SEQ, "sensor", *keys, "uid", LINE]))
+        exact = self.valid.select(pl.col(_SEQ).is_in(candidates.implode()), wanted).sort(_SEQ)
+        first = exact.select(pl.struct("sensor", *keys).is_first_distinct()).to_series()
+        later = exact.filter(~first)
+        if later.height == 0:
+            return
+        self.duplicates = later.get_column(_SEQ)
+        for sensor, n in later.group_by("sensor").len().iter_rows():
+            self.sensors[sensor] -= n  # the row moves from valid to quarantine
+        self._quarantine(duplicate_rows(later, _SEQ, self.parts, self.fields))
+
+
+def _epoch_us(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * 1_000_000
+
+
+def _write_valid(day_fold: _DayFold, out: Sink, rows: int) -> int:
+    """The sound rows that are not duplicates, in ts order (ties in read order), window by
+    window of whole seconds of the day."""
+    written = 0
+    midnight = dt.datetime.combine(day_fold.day, dt.time(), tzinfo=dt.UTC)
+    ts = pl.col("ts")
+    not_duplicate = ~pl.col(_SEQ).is_in(day_fold.duplicates.implode())
+    spans = list(windows(day_fold.per_second.tolist(), rows))
+    for i, (start, end) in enumerate(spans):
+        cond = not_duplicate
+        if i > 0:  # the first window also takes whatever lies before it (nulls too)
+            cond = cond & (ts >= midnight + dt.timedelta(seconds=start))
+        if i < len(spans) - 1:
+            cond = cond & (ts < midnight + dt.timedelta(seconds=end))
+        frame = day_fold.valid.select(cond if len(spans) > 1 or day_fold.duplicates.len() else None)
+        if frame is None or frame.height == 0:
+            continue
+        frame = frame.sort("ts", _SEQ, nulls_last=False).select(list(day_fold.schema))
+        out.write(frame)
+        written += frame.height
+        del frame
+        check_budget(f"validate {day_fold.table} {day_fold.day}")
+    return written
+
+
+def _write_quarantine(day_fold: _DayFold, out: Sink, rows: int) -> dict[str, int]:
+    """The quarantine rows by source file and line (nulls last; ties in the order found),
+    a group of whole source files at a time."""
+    by_reason: dict[str, int] = {}
+    sources = sorted(s for s in day_fold.sources if s is not None) + (
+        [None] if None in day_fold.sources else []
     )
-    rows.clear()
-    # The day's columns are chunked differently (the CSV reader's chunks, one per file for
-    # `sensor`), and a frame-wide operation would first realign, i.e. copy, all of them:
-    # the day is handled column by column from here on.
-    duplicate = day_duplicates(records, table)
-    if duplicate is not None:
-        quarantined.append(duplicate_rows(records, duplicate, parts, fields))
-    order = valid_order(records.get_column("ts"), duplicate)
-    columns = [records.get_column(c) for c in schema]
-    del records
-    valid = pl.DataFrame(gather_all(columns, order))
-
-    quarantine = pl.concat(quarantined, how="vertical_relaxed").select(
-        [pl.col(c).cast(t) for c, t in QUARANTINE_SCHEMA.items()]
-    )
-    quarantine = quarantine.sort("source_file", "line_number", nulls_last=True, maintain_order=True)
-
-    counts["valid"] = valid.height
-    counts["quarantined"] = quarantine.height
-    by_reason = dict(quarantine.group_by("reason").len().iter_rows())
-    counts |= {f"quarantined_{r}": int(by_reason.get(r, 0)) for r in REASONS}
-    return ValidationResult(valid=valid, quarantine=quarantine, counts=counts)
+    groups: list[list[str | None]] = []
+    held = 0
+    for source in sources:
+        n = day_fold.sources[source]
+        if groups and held + n <= rows:
+            groups[-1].append(source)
+            held += n
+        else:
+            groups.append([source])
+            held = n
+    for group in groups:
+        named = [s for s in group if s is not None]
+        cond = pl.col("source_file").is_in(pl.Series(named, dtype=pl.String).implode())
+        if None in group:
+            cond = cond | pl.col("source_file").is_null()
+        frame = day_fold.quarantined.select(cond if len(groups) > 1 else None)
+        if frame is None or frame.height == 0:
+            continue
+        frame = frame.sort("source_file", "line_number", _QSEQ, nulls_last=True).select(
+            list(QUARANTINE_SCHEMA)
+        )
+        for reason, n in frame.group_by("reason").len().iter_rows():
+            by_reason[reason] = by_reason.get(reason, 0) + n
+        out.write(frame)
+        del frame
+    return by_reason
 
 
 # Rows of small segments converted together (bounds the raw text held before a conversion).
