@@ -19,6 +19,7 @@ import os
 import warnings as warnings_module
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 import polars as pl
@@ -54,6 +55,10 @@ class Output:
     suite: str | None
     metadata: dict = field(default_factory=dict)
     findings: dict[str, Finding] = field(default_factory=dict)  # check name -> verdict
+    # A table written chunk by chunk: its rows are already in this lake PartitionWriter's
+    # staged file, published only if the day passes (discarded otherwise); `frame` then holds
+    # the columns its suite reads (`audit_columns`), every row, for the audit.
+    staged: Any = None
 
 
 @dataclass
@@ -180,6 +185,9 @@ class LayerStep:
                     verdict.warnings.append(f"{f.get('expectation')} {f.get('column')}")
         failed = {k: o for k, o in outcomes.items() if not o.success}
         if failed:
+            for out in outputs:
+                if out.staged is not None:
+                    out.staged.discard()
             self.failed_days.append(iso)
             self.reasons[iso] = "Great Expectations failed for " + ", ".join(
                 k.to_user_string() for k in failed
@@ -191,10 +199,15 @@ class LayerStep:
                 + "\n".join(o.summary() for o in failed.values())
             )
             return False
-        # a table and its companions (e.g. its quarantine) are published under one lock
-        with self.lake.lock_partitions([(o.zone, o.table, day) for o in outputs]):
+        # a table and its companions (e.g. its quarantine) are published under one lock; a
+        # staged table's writer holds its partition's lock already (until its publish)
+        unstaged = [(o.zone, o.table, day) for o in outputs if o.staged is None]
+        with self.lake.lock_partitions(unstaged):
             for out in outputs:
-                self.lake.write_partition(out.zone, out.table, day, out.frame)
+                if out.staged is not None:
+                    out.staged.publish()
+                else:
+                    self.lake.write_partition(out.zone, out.table, day, out.frame)
         self.published.append((iso, outputs))
         return True
 
@@ -278,6 +291,15 @@ class LayerStep:
             metadata=meta,
             description=None if passed else meta.get("failures", meta.get("finding")),
         )
+
+
+def audit_columns(suite: str, columns) -> list[str]:
+    """The columns of `columns` that suite `suite` reads: all an audit frame needs to hold
+    of a table written chunk by chunk (a staged Output)."""
+    from assets.quality.suites import load_suite_json, referenced_columns
+
+    read = referenced_columns(load_suite_json(suite))
+    return [c for c in columns if c in read]
 
 
 def _scalar(meta: dict) -> dict:

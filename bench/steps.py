@@ -207,7 +207,8 @@ class _Pipeline:
         ok = step.publish_day(self.day, outputs)
         if not ok:
             for o in outputs:
-                self.lake.write_partition(o.zone, o.table, self.day, o.frame)
+                if o.staged is None:  # a staged table's rows went with its discarded file
+                    self.lake.write_partition(o.zone, o.table, self.day, o.frame)
             failures = [f for st in step.state.values() for f in st.failures]
             self.failed_checks.extend(failures)
         for o in outputs:
@@ -253,9 +254,8 @@ class _Pipeline:
 
     def categorised(self) -> int:
         import dagster as dg
-        import polars as pl
 
-        from assets.categorised.day import categorise_day
+        from assets.categorised.day import stage_day
         from assets.publishing import Output
 
         c, lake, day = self.clock, self.lake, self.day
@@ -263,31 +263,29 @@ class _Pipeline:
             ref = self.reference()
         with c.phase("categorised"):
             with c.phase("transform"):
-                chunks: list = []
-                result = categorise_day(lake, day, ref, chunks.append)
-                if result is None:
+                staged = stage_day(lake, day, ref)
+                if staged is None:
                     raise SystemExit(f"no validated/conn partition {day}: validated failed")
-                sessions = pl.concat(chunks, rechunk=False)
-                chunks.clear()
             outputs = [
                 Output(
                     dg.AssetKey(["categorised", "sessions"]),
                     "categorised",
                     "sessions",
-                    sessions,
+                    staged.audit,
                     self._suite("categorised.sessions"),
+                    staged=staged.writer,
                 ),
                 Output(
                     dg.AssetKey(["categorised", "unknown_domains"]),
                     "categorised",
                     "unknown_domains",
-                    result.unknown,
+                    staged.result.unknown,
                     self._suite("categorised.unknown_domains"),
                 ),
             ]
             self.publish(outputs)
-        self.rows["categorised"] = sessions.height
-        return sessions.height
+        self.rows["categorised"] = staged.result.conn_rows
+        return staged.result.conn_rows
 
     def reporting(self) -> int:
         import dagster as dg

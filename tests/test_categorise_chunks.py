@@ -111,3 +111,38 @@ def test_the_archive_days_in_tiny_chunks_are_the_whole_days(archive_lake, tmp_pa
 
 def test_a_day_without_validated_conn_is_reported_as_absent(simulated_lake):
     assert categorise_day(simulated_lake, dt.date(2017, 1, 1), reference(), print) is None
+
+
+def _publish_staged(lake: Lake, day: dt.date, audit_change=None) -> bool:
+    from test_publishing import _Context
+
+    from assets.categorised.assets import SESSIONS
+    from assets.categorised.day import stage_day
+    from assets.publishing import LayerStep, Output
+
+    staged = stage_day(lake, day, reference(), rows=400)
+    audit = staged.audit if audit_change is None else staged.audit.with_columns(audit_change)
+    step = LayerStep(_Context(), lake, [SESSIONS], {})
+    out = Output(
+        SESSIONS, "categorised", "sessions", audit, "categorised.sessions", staged=staged.writer
+    )
+    return step.publish_day(day, [out])
+
+
+def test_staged_sessions_are_published_as_row_groups_only_when_the_audit_passes(
+    simulated_lake,
+):
+    import pyarrow.parquet as pq
+
+    lake = simulated_lake
+    assert _publish_staged(lake, SIM_DAY)
+    published = lake.read_partition("categorised", "sessions", SIM_DAY)
+    assert_frame_equal(published, _whole_day(lake, SIM_DAY).sessions)
+    path = f"{lake.partition_dir('categorised', 'sessions', SIM_DAY)}/part-0.parquet"
+    assert pq.ParquetFile(path).num_row_groups > 5
+
+    # a day failing its audit publishes nothing: the partition stays as it was, nothing staged
+    assert not _publish_staged(lake, SIM_DAY, pl.lit("sctp").alias("proto"))
+    assert_frame_equal(lake.read_partition("categorised", "sessions", SIM_DAY), published)
+    staging = lake.fs.find(lake.path("_staging", "categorised"))
+    assert staging == []

@@ -75,7 +75,7 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
 def categorise_sessions(
     context: dg.AssetExecutionContext, lake: LakeResource, reference: ReferenceResource
 ):
-    from assets.categorised.day import categorise_day
+    from assets.categorised.day import stage_day
 
     store = lake.get()
     ref = reference.get()
@@ -84,13 +84,11 @@ def categorise_sessions(
     step = LayerStep(context, store, [SESSIONS, UNKNOWN_DOMAINS], suite_checks)
     with step:
         for day in partition_days(context):
-            chunks: list[pl.DataFrame] = []
-            result = categorise_day(store, day, ref, chunks.append)
-            if result is None:
+            staged = stage_day(store, day, ref)
+            if staged is None:
                 step.skip_day(day, f"validated/conn has no partition {day}")
                 continue
-            sessions = pl.concat(chunks, rechunk=False)
-            chunks.clear()
+            result = staged.result
             stats = {k: v for k, v in result.stats.items() if isinstance(v, int | float)}
             step.add_day(
                 day,
@@ -99,7 +97,7 @@ def categorise_sessions(
                         SESSIONS,
                         "categorised",
                         "sessions",
-                        sessions,
+                        staged.audit,
                         "categorised.sessions",
                         {
                             "validated_conn": result.conn_rows,
@@ -107,6 +105,7 @@ def categorise_sessions(
                             "chunks": result.chunks,
                             "reference": ref.version,
                         },
+                        staged=staged.writer,
                     ),
                     Output(
                         UNKNOWN_DOMAINS,
@@ -117,7 +116,7 @@ def categorise_sessions(
                     ),
                 ],
             )
-            del sessions
+            del staged
     yield from step.results()
 
 

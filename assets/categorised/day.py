@@ -11,48 +11,39 @@ the whole-day lookups only.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import polars as pl
-import pyarrow.parquet as pq
 
+from assets import memory
 from assets.categorised.lookups import DayLookups, LookupBuilder
 from assets.categorised.sessions import INPUT_COLUMNS, categorise_chunk
 from assets.categorised.stats import SessionStats
 from assets.categorised.unknown import merge_partials, unknown_from_partials, unknown_partials
-from assets.lake import PART, Lake
+from assets.lake import Lake
 from assets.reference.loaders import Reference
 
-# Conn rows categorised at once. A chunk's working set is about 1 KiB a row (the joins of
-# categorisation widen each row to ~60 columns before the final select), so 250k rows stay
-# near 250 MiB beside the lookups. HERMIT_CATEGORISE_CHUNK_ROWS overrides it.
-CHUNK_ROWS = 250_000
+# Bytes of working set per conn row while a chunk is categorised (the joins of categorisation
+# widen each row to ~60 columns before the final select; measured on simulated days): the
+# chunk's rows follow HERMIT_MEMORY_BUDGET through `memory.chunk_rows`.
+CHUNK_BYTES_PER_ROW = 1_500
+STEP = "categorised"
 
 
-def chunk_rows() -> int:
-    return int(os.environ.get("HERMIT_CATEGORISE_CHUNK_ROWS") or CHUNK_ROWS)
+def chunk_rows(budget: int | None = None) -> int:
+    """Conn rows categorised at once under the memory budget."""
+    return memory.chunk_rows(CHUNK_BYTES_PER_ROW, budget=budget)
 
 
 def iter_partition(
     lake: Lake, zone: str, table: str, day: dt.date, columns: tuple[str, ...], rows: int
 ) -> Iterator[pl.DataFrame] | None:
-    """The partition's rows in order, `rows` at a time (only `columns`, those it has), from
-    one open file; None when the partition was never written."""
-    path = posixpath.join(lake.partition_dir(zone, table, day), PART)
-    if not lake.fs.exists(path):
+    """The partition's rows in order, at most `rows` at a time; None when it was never
+    written (an empty partition gives no chunks)."""
+    if not lake.has_partition(zone, table, day):
         return None
-
-    def chunks() -> Iterator[pl.DataFrame]:
-        with lake.fs.open(path, "rb") as fh:
-            parquet = pq.ParquetFile(fh)
-            present = [c for c in columns if c in parquet.schema_arrow.names]
-            for batch in parquet.iter_batches(batch_size=rows, columns=present):
-                yield pl.from_arrow(batch)  # type: ignore[misc]
-
-    return chunks()
+    return lake.iter_partition(zone, table, day, columns, batch_rows=rows)
 
 
 @dataclass
@@ -108,6 +99,7 @@ def categorise_day(
         partials = [merge_partials([*partials, unknown_partials(sessions)])]
         sink(sessions)
         del sessions
+        memory.check_budget(STEP)
     if out.chunks == 0:  # an empty day still gets its (empty, typed) partition
         sink(_empty_sessions())
     out.stats = stats.result()
@@ -121,3 +113,54 @@ def _empty_sessions() -> pl.DataFrame:
     from assets.categorised.sessions import SESSIONS_SCHEMA
 
     return pl.DataFrame(schema=SESSIONS_SCHEMA)
+
+
+@dataclass
+class StagedDay:
+    """A day categorised into a staged (unpublished) sessions partition: publish `writer`
+    once `audit` (the columns the sessions suite reads, every row) passed; discard otherwise."""
+
+    result: CategorisedDay
+    writer: object  # the lake's PartitionWriter
+    audit: pl.DataFrame
+
+
+def stage_day(
+    lake: Lake, day: dt.date, reference: Reference, *, rows: int | None = None
+) -> StagedDay | None:
+    """`categorise_day` with the sessions written as row groups of the staged partition as
+    they come; None (nothing staged) when validated/conn has no partition for `day`."""
+    from assets.categorised.sessions import SESSIONS_SCHEMA
+    from assets.publishing import audit_columns
+
+    if not lake.has_partition("validated", "conn", day):
+        return None
+    rows = rows or chunk_rows()
+    read = audit_columns("categorised.sessions", SESSIONS_SCHEMA)
+    parts: list[pl.DataFrame] = []
+    writer = lake.partition_writer(
+        "categorised", "sessions", day, SESSIONS_SCHEMA, row_group_rows=rows
+    )
+
+    def sink(sessions: pl.DataFrame) -> None:
+        writer.write(sessions)
+        parts.append(sessions.select(read))
+
+    try:
+        result = categorise_day(lake, day, reference, sink, rows=rows)
+        if result is None:  # conn vanished since the check
+            writer.discard()
+            return None
+        audit = pl.concat(parts, rechunk=False)
+        parts.clear()
+        # the suite reads only `read`; the other columns are named (the column-set check)
+        # but hold no values
+        audit = audit.with_columns(
+            pl.Series(c, dtype=pl.Null).extend_constant(None, audit.height)
+            for c in SESSIONS_SCHEMA
+            if c not in read
+        ).select(list(SESSIONS_SCHEMA))
+    except BaseException:
+        writer.discard()
+        raise
+    return StagedDay(result, writer, audit)
