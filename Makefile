@@ -23,5 +23,5 @@ dev: setup
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(UV) run dg dev
 
 bench: setup
-	$(UV) run --group bench python bench/run.py
+	$(UV) run --group bench python bench/run.py $(ARGS)
 	$(UV) run python bench/flows.py --records 1000000

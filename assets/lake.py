@@ -137,7 +137,9 @@ class Lake(PartitionLocks):
         w.write(chunk)` appends each chunk to one staged `part-0.parquet` (row groups of
         `row_group_rows`, default ROW_GROUP_ROWS), and the normal end of the `with` publishes
         it atomically; an exception, or `w.discard()`, publishes nothing and removes the
-        staged file. Without `with`, call `publish()` or `discard()`. The writer holds the
+        staged file. Without `with`, call `publish()` or `discard()`. `w.finish()` completes
+        the staged file first, and `w.iter_staged(columns)` reads it back (to audit it before
+        deciding). The writer holds the
         partition's lock from its creation to its publish or discard (in the creating
         thread; reentrant): to write several partitions at once, take them together first
         with `lock_partitions` so two writers cannot deadlock.
@@ -164,6 +166,11 @@ class Lake(PartitionLocks):
         replacement meanwhile makes the iteration fail instead of mixing versions.
         """
         path = posixpath.join(self.partition_dir(zone, table, day), PART)
+        return self._iter_file(path, columns, batch_rows)
+
+    def _iter_file(
+        self, path: str, columns: Iterable[str] | None, batch_rows: int | None
+    ) -> Iterator[pl.DataFrame]:
         try:
             fh = with_retries(lambda: self.fs.open(path, "rb"))
         except FileNotFoundError:
@@ -422,7 +429,8 @@ class PartitionWriter:
         self._pending_rows = 0
         self._fh = None
         self._writer: pq.ParquetWriter | None = None
-        self._done = False
+        self._finished = False  # the staged file is complete
+        self._done = False  # published or discarded
         # Held until publish/discard: taking it clears what dead writers left in staging,
         # so it must come before our own staged file exists.
         self._lock = contextlib.ExitStack()
@@ -441,8 +449,8 @@ class PartitionWriter:
 
     def write(self, df: pl.DataFrame) -> None:
         """Append `df`'s rows (whole row groups are written as they fill up)."""
-        if self._done:
-            raise RuntimeError(f"{self._name()}: write after publish or discard")
+        if self._done or self._finished:
+            raise RuntimeError(f"{self._name()}: write after finish, publish or discard")
         if self.schema is None:
             self.schema = df.schema
         if set(df.columns) != set(self.schema.names()) or len(df.columns) != len(self.schema):
@@ -463,14 +471,33 @@ class PartitionWriter:
             self._pending = [rest] if rest.height else []
             self._pending_rows = rest.height
 
+    def finish(self) -> None:
+        """Complete the staged file without publishing it (to audit it first: see
+        `iter_staged`); `publish` or `discard` still decide. No `write` after this."""
+        if self._done:
+            raise RuntimeError(f"{self._name()}: already published or discarded")
+        if self._finished:
+            return
+        if self._pending_rows or self._writer is None:
+            self._write_group(pl.concat(self._pending) if self._pending else None)
+        self._pending, self._pending_rows = [], 0
+        self._close_file()
+        self._finished = True
+
+    def iter_staged(
+        self, columns: Iterable[str] | None = None, batch_rows: int | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """The staged rows (after `finish`), as `Lake.iter_partition` gives a partition's."""
+        if not self._finished or self._done:
+            raise RuntimeError(f"{self._name()}: iter_staged needs a finished, unpublished file")
+        return self.lake._iter_file(self._staging, columns, batch_rows)
+
     def publish(self) -> str:
         """Finish the staged file and make it the partition, atomically, under its lock."""
         if self._done:
             raise RuntimeError(f"{self._name()}: already published or discarded")
         try:
-            if self._pending_rows or self._writer is None:
-                self._write_group(pl.concat(self._pending) if self._pending else None)
-            self._close_file()
+            self.finish()
             self.lake._publish(self._staging, self._final)
         except BaseException:
             self.discard()

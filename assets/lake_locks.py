@@ -69,26 +69,32 @@ class PartitionLocks:
             held = self._held.get(key)
             if held:
                 self._held[key] = (held[0], held[1] + 1)
-        if held:
+        if not held:
+            handle = _LockHandle(self, self.path(LOCK_DIR, f"{name}.lock"), stale_after)
+            handle.acquire(timeout)
+            with self._held_guard:
+                self._held[key] = (handle, 1)
             try:
-                yield
-            finally:
-                with self._held_guard:
-                    handle, n = self._held[key]
-                    self._held[key] = (handle, n - 1)
-            return
-        handle = _LockHandle(self, self.path(LOCK_DIR, f"{name}.lock"), stale_after)
-        handle.acquire(timeout)
-        with self._held_guard:
-            self._held[key] = (handle, 1)
+                if name.count("/") >= 2:
+                    self._clear_orphans(name)
+            except BaseException:
+                self._release_one(key)
+                raise
         try:
-            if name.count("/") >= 2:
-                self._clear_orphans(name)
             yield
         finally:
-            with self._held_guard:
-                del self._held[key]
-            handle.release()
+            self._release_one(key)
+
+    def _release_one(self, key: tuple[str, int]) -> None:
+        # Holders may end in any order (a partition writer's lock can end inside a
+        # lock_partitions around its publish): the last one out releases the lock.
+        with self._held_guard:
+            handle, n = self._held[key]
+            if n > 1:
+                self._held[key] = (handle, n - 1)
+                return
+            del self._held[key]
+        handle.release()
 
     def clean_stale_locks(self, min_age: float = 60.0) -> list[str]:
         """Remove lock files no live writer holds: empty or unreadable ones (a writer stopped

@@ -6,6 +6,10 @@ unchecked data out of the lake, so readers (BI tools, the next layer) only ever 
 partitions. In a range run every day is judged on its own: good days are published and
 recorded as materialised, a bad day is not published, and the step then fails naming it.
 
+A streamed output (a day written chunk by chunk) comes staged in a `PartitionWriter` with its
+verdict already reached on its chunks (`quality.chunked.ChunkAudit`): the step publishes or
+discards it by that verdict, like a held frame.
+
 Great Expectations costs about the same per validation whatever the rows, so a range run
 audits many days of a table in one validation (`ge_runner.validate_days`, exact per-day
 outcomes): `add_day` holds a day's frames until its batch is audited (when the held rows reach
@@ -19,13 +23,12 @@ import os
 import warnings as warnings_module
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import dagster as dg
 import polars as pl
 
 from assets.core.partitions import DAILY
-from assets.lake import Lake
+from assets.lake import Lake, PartitionWriter
 
 SUITE_CHECK = "great_expectations_suite"
 WARN_CHECK = "great_expectations_warnings"
@@ -51,14 +54,20 @@ class Output:
     key: dg.AssetKey
     zone: str
     table: str
-    frame: pl.DataFrame
+    frame: pl.DataFrame | None  # None for a streamed output (see `staged`)
     suite: str | None
     metadata: dict = field(default_factory=dict)
     findings: dict[str, Finding] = field(default_factory=dict)  # check name -> verdict
-    # A table written chunk by chunk: its rows are already in this lake PartitionWriter's
-    # staged file, published only if the day passes (discarded otherwise); `frame` then holds
-    # the columns its suite reads (`audit_columns`), every row, for the audit.
-    staged: Any = None
+    # a streamed output: the partition staged chunk by chunk, and its suite's verdict on
+    # those chunks (a ge_runner.SuiteOutcome); published or discarded by that verdict
+    staged: PartitionWriter | None = None
+    outcome: object | None = None
+
+    @property
+    def rows(self) -> int:
+        if self.staged is not None:
+            return self.staged.rows
+        return 0 if self.frame is None else self.frame.height
 
 
 @dataclass
@@ -125,12 +134,13 @@ class LayerStep:
         A day that would take the held rows past `batch_rows` first flushes the others, so a
         day bigger than the budget is audited alone.
         """
-        rows = sum(o.frame.height for o in outputs)
+        rows = sum(o.rows for o in outputs)
         if self._held and self._held_rows + rows > self.batch_rows:
             self.flush()
         self._held.append((day, outputs))
         self._held_rows += rows
-        if self._held_rows >= self.batch_rows:
+        # a staged day holds its partitions' locks: concluded at once
+        if self._held_rows >= self.batch_rows or any(o.staged for o in outputs):
             self.flush()
 
     def skip_day(self, day: dt.date, reason: str) -> None:
@@ -165,7 +175,9 @@ class LayerStep:
         tables: dict[tuple[dg.AssetKey, str], list[tuple[int, Output]]] = {}
         for i, (_, outputs) in enumerate(held):
             for out in outputs:
-                if out.suite:
+                if out.outcome is not None:
+                    outcomes[i][out.key] = out.outcome
+                elif out.suite:
                     tables.setdefault((out.key, out.suite), []).append((i, out))
         for (key, suite), items in tables.items():
             results = validate_days([(held[i][0].isoformat(), o.frame) for i, o in items], suite)
@@ -185,9 +197,6 @@ class LayerStep:
                     verdict.warnings.append(f"{f.get('expectation')} {f.get('column')}")
         failed = {k: o for k, o in outcomes.items() if not o.success}
         if failed:
-            for out in outputs:
-                if out.staged is not None:
-                    out.staged.discard()
             self.failed_days.append(iso)
             self.reasons[iso] = "Great Expectations failed for " + ", ".join(
                 k.to_user_string() for k in failed
@@ -198,15 +207,17 @@ class LayerStep:
                 f"{day}: not published, Great Expectations failed:\n"
                 + "\n".join(o.summary() for o in failed.values())
             )
+            for out in outputs:
+                if out.staged is not None:
+                    out.staged.discard()
             return False
-        # a table and its companions (e.g. its quarantine) are published under one lock; a
-        # staged table's writer holds its partition's lock already (until its publish)
-        unstaged = [(o.zone, o.table, day) for o in outputs if o.staged is None]
-        with self.lake.lock_partitions(unstaged):
+        # a table and its companions (e.g. its quarantine) are published under one lock
+        with self.lake.lock_partitions([(o.zone, o.table, day) for o in outputs]):
             for out in outputs:
                 if out.staged is not None:
                     out.staged.publish()
                 else:
+                    assert out.frame is not None
                     self.lake.write_partition(out.zone, out.table, day, out.frame)
         self.published.append((iso, outputs))
         return True
@@ -214,7 +225,7 @@ class LayerStep:
     def _day_metadata(self, out: Output, day: str) -> dict:
         """What a partition's materialisation shows: its own rows, counts and location."""
         meta = {
-            "dagster/row_count": out.frame.height,
+            "dagster/row_count": out.rows,
             "dagster/uri": self.lake.url(out.zone, out.table, f"date={day}", "part-0.parquet"),
         }
         meta.update(_scalar(out.metadata))
@@ -294,8 +305,8 @@ class LayerStep:
 
 
 def audit_columns(suite: str, columns) -> list[str]:
-    """The columns of `columns` that suite `suite` reads: all an audit frame needs to hold
-    of a table written chunk by chunk (a staged Output)."""
+    """The columns of `columns` that suite `suite` reads: all an audit needs of a table
+    written chunk by chunk."""
     from assets.quality.suites import load_suite_json, referenced_columns
 
     read = referenced_columns(load_suite_json(suite))

@@ -8,8 +8,9 @@ writes {"seconds", "rows", "phases", "info"} to RESULT_JSON. With PROFILE_DIR th
 runs under cProfile and the stats land there.
 
 The layer steps call the same functions as the Dagster assets (collect_raw_files,
-validate_partition, categorise, build_reporting_tables, LayerStep.publish_day: Great
-Expectations audit, then the lake's atomic write), minus Dagster itself.
+stage_day: the validated day streamed into staged partitions and audited on its chunks;
+categorise, build_reporting_tables, LayerStep.publish_day: Great Expectations audit, then
+the lake's atomic write), minus Dagster itself.
 """
 
 from __future__ import annotations
@@ -166,10 +167,13 @@ class _Pipeline:
         """Time Great Expectations and the lake writes wherever the layer code calls them."""
         if self._hooked:
             return
+        import assets.quality.chunked as chunked
         import assets.quality.ge_runner as ge
         from assets.lake import Lake
 
         ge.validate_frame = self.clock.wrap("ge_checks", ge.validate_frame)
+        # the streamed layers audit on chunks: every GE run goes through _run_spec
+        chunked._run_spec = self.clock.wrap("ge_checks", chunked._run_spec)
         Lake.write_partition = self.clock.wrap("write", Lake.write_partition)
         self._hooked = True
 
@@ -207,52 +211,48 @@ class _Pipeline:
         ok = step.publish_day(self.day, outputs)
         if not ok:
             for o in outputs:
-                if o.staged is None:  # a staged table's rows went with its discarded file
-                    self.lake.write_partition(o.zone, o.table, self.day, o.frame)
-            failures = [f for st in step.state.values() for f in st.failures]
+                self.lake.write_partition(o.zone, o.table, self.day, o.frame)
+            failures = [f for v in step.verdicts.values() for d in v.values() for f in d.failures]
             self.failed_checks.extend(failures)
         for o in outputs:
             self.checks[f"{o.zone}/{o.table}"] = ok
         return ok
 
     def validated(self, table: str) -> int:
-        import dagster as dg
-
-        from assets.publishing import Output
+        """The validated asset's day: staged chunk by chunk and audited on the same chunks
+        (stage_day), then published. A day that fails its audit is published anyway (the
+        layers above need input to measure); the failure is reported."""
+        from assets.validated.day import stage_day
         from assets.validated.inputs import collect_raw_files
-        from assets.validated.transform import validate_partition
 
         c = self.clock
         with c.phase(f"validated.{table}"):
             with c.phase("list"):
                 files = collect_raw_files(self.lake, table, self.day, self.lateness)
             with c.phase("transform"):
-                result = validate_partition(files, table, self.day, self.lateness)
-            self.publish(
-                [
-                    Output(
-                        dg.AssetKey(["validated", table]),
-                        "validated",
-                        table,
-                        result.valid,
-                        f"validated.{table}",
-                    ),
-                    Output(
-                        dg.AssetKey(["quarantine", table]),
-                        "quarantine",
-                        table,
-                        result.quarantine,
-                        "quarantine.records",
-                    ),
-                ]
-            )
-        counts = {k: v for k, v in dict(result.counts).items() if isinstance(v, int)}
-        self.rows[f"validated.{table}"] = int(counts.get("raw_records", result.valid.height))
-        self.rows[f"valid.{table}"] = result.valid.height
-        self.rows[f"quarantined.{table}"] = result.quarantine.height
-        return result.valid.height
+                staged = stage_day(self.lake, table, self.day, files, self.lateness, 1)
+            ok = staged.valid_outcome.success and staged.quarantine_outcome.success
+            for outcome in (staged.valid_outcome, staged.quarantine_outcome):
+                if not outcome.success:
+                    self.failed_checks.append(outcome.summary())
+            with (
+                c.phase("write"),
+                self.lake.lock_partitions(
+                    [("validated", table, self.day), ("quarantine", table, self.day)]
+                ),
+            ):
+                staged.quarantine.publish()
+                staged.valid.publish()
+            self.checks[f"validated/{table}"] = self.checks[f"quarantine/{table}"] = ok
+        counts = {k: v for k, v in dict(staged.counts).items() if isinstance(v, int)}
+        self.rows[f"validated.{table}"] = int(counts.get("raw_records", counts["valid"]))
+        self.rows[f"valid.{table}"] = counts["valid"]
+        self.rows[f"quarantined.{table}"] = counts["quarantined"]
+        return counts["valid"]
 
     def categorised(self) -> int:
+        """The categorised asset's day: conn categorised chunk by chunk into the staged
+        sessions partition, audited on the same chunks (stage_day), then published."""
         import dagster as dg
 
         from assets.categorised.day import stage_day
@@ -266,24 +266,21 @@ class _Pipeline:
                 staged = stage_day(lake, day, ref)
                 if staged is None:
                     raise SystemExit(f"no validated/conn partition {day}: validated failed")
-            outputs = [
-                Output(
-                    dg.AssetKey(["categorised", "sessions"]),
-                    "categorised",
-                    "sessions",
-                    staged.audit,
-                    self._suite("categorised.sessions"),
-                    staged=staged.writer,
-                ),
-                Output(
-                    dg.AssetKey(["categorised", "unknown_domains"]),
-                    "categorised",
-                    "unknown_domains",
-                    staged.result.unknown,
-                    self._suite("categorised.unknown_domains"),
-                ),
-            ]
-            self.publish(outputs)
+            if not staged.outcome.success:
+                self.failed_checks.append(staged.outcome.summary())
+            staged.writer.publish()  # published whatever the verdict: the next layer needs it
+            self.checks["categorised/sessions"] = staged.outcome.success
+            self.publish(
+                [
+                    Output(
+                        dg.AssetKey(["categorised", "unknown_domains"]),
+                        "categorised",
+                        "unknown_domains",
+                        staged.result.unknown,
+                        self._suite("categorised.unknown_domains"),
+                    )
+                ]
+            )
         self.rows["categorised"] = staged.result.conn_rows
         return staged.result.conn_rows
 

@@ -113,7 +113,7 @@ def test_a_day_without_validated_conn_is_reported_as_absent(simulated_lake):
     assert categorise_day(simulated_lake, dt.date(2017, 1, 1), reference(), print) is None
 
 
-def _publish_staged(lake: Lake, day: dt.date, audit_change=None) -> bool:
+def _publish_staged(lake: Lake, day: dt.date) -> bool:
     from test_publishing import _Context
 
     from assets.categorised.assets import SESSIONS
@@ -121,18 +121,25 @@ def _publish_staged(lake: Lake, day: dt.date, audit_change=None) -> bool:
     from assets.publishing import LayerStep, Output
 
     staged = stage_day(lake, day, reference(), rows=400)
-    audit = staged.audit if audit_change is None else staged.audit.with_columns(audit_change)
     step = LayerStep(_Context(), lake, [SESSIONS], {})
     out = Output(
-        SESSIONS, "categorised", "sessions", audit, "categorised.sessions", staged=staged.writer
+        SESSIONS,
+        "categorised",
+        "sessions",
+        None,
+        "categorised.sessions",
+        staged=staged.writer,
+        outcome=staged.outcome,
     )
     return step.publish_day(day, [out])
 
 
 def test_staged_sessions_are_published_as_row_groups_only_when_the_audit_passes(
-    simulated_lake,
+    simulated_lake, monkeypatch
 ):
     import pyarrow.parquet as pq
+
+    from assets.categorised import day as categorised_day
 
     lake = simulated_lake
     assert _publish_staged(lake, SIM_DAY)
@@ -142,7 +149,42 @@ def test_staged_sessions_are_published_as_row_groups_only_when_the_audit_passes(
     assert pq.ParquetFile(path).num_row_groups > 5
 
     # a day failing its audit publishes nothing: the partition stays as it was, nothing staged
-    assert not _publish_staged(lake, SIM_DAY, pl.lit("sctp").alias("proto"))
+    real = categorised_day.categorise_chunk
+    monkeypatch.setattr(
+        categorised_day,
+        "categorise_chunk",
+        lambda *a, **kw: real(*a, **kw).with_columns(proto=pl.lit("sctp")),
+    )
+    assert not _publish_staged(lake, SIM_DAY)
     assert_frame_equal(lake.read_partition("categorised", "sessions", SIM_DAY), published)
-    staging = lake.fs.find(lake.path("_staging", "categorised"))
-    assert staging == []
+    assert lake.fs.find(lake.path("_staging", "categorised")) == []
+
+
+@pytest.mark.parametrize("unknown_share", [0.0, 0.5])
+def test_the_chunked_audit_of_sessions_is_the_whole_day_verdict(simulated_lake, unknown_share):
+    """Row-local checks on each chunk, uniqueness across chunks, the `mostly` share of
+    unknown categories over the day: the same verdict and findings as GE on the day."""
+    from assets.quality.chunked import ChunkAudit
+    from assets.quality.ge_runner import validate_frame
+
+    sessions = _whole_day(simulated_lake, SIM_DAY).sessions
+    n = int(sessions.height * unknown_share)
+    sessions = sessions.with_columns(
+        category=pl.when(pl.int_range(pl.len()) < n).then(pl.lit("unknown")).otherwise("category")
+    )
+    # a repeated key in the last chunk: uniqueness across chunks
+    sessions = pl.concat([sessions, sessions.head(1)])
+    audit = ChunkAudit("categorised.sessions", "d", 250, sessions.schema)
+    for lo in range(0, sessions.height, 100):
+        audit.add(sessions.slice(lo, 100))
+    got = audit.outcome(lambda cols: [sessions.select(cols)])
+    want = validate_frame(sessions, "categorised.sessions", partition="d")
+
+    def findings(o):
+        return sorted((f["expectation"], f["column"] or "", f["severity"]) for f in o.failed)
+
+    assert got.success == want.success is False
+    assert findings(got) == findings(want)
+    assert ("expect_column_values_to_not_be_in_set", "category", "warning") in findings(got) or (
+        unknown_share == 0.0
+    )

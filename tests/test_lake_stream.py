@@ -99,3 +99,19 @@ def test_an_empty_partition_keeps_its_schema(lake):
     assert got.height == 0 and got.schema == schema
     assert list(lake.iter_partition("quarantine", "dns", DAY)) == []
     assert list(lake.iter_partition("quarantine", "dns", DAY + dt.timedelta(days=1))) == []
+
+
+def test_a_staged_partition_can_be_read_back_before_it_is_published(lake):
+    lake.write_partition("validated", "http", DAY, _frame(0, 2))
+    writer = lake.partition_writer("validated", "http", DAY, row_group_rows=4)
+    writer.write(_frame(10, 6))
+    writer.finish()
+    staged = list(writer.iter_staged(["uid"]))
+    assert [g.height for g in staged] == [4, 2]
+    assert pl.concat(staged)["uid"].to_list() == _frame(10, 6)["uid"].to_list()
+    assert lake.read_partition("validated", "http", DAY).equals(_frame(0, 2))  # not yet
+    with pytest.raises(RuntimeError, match="write after finish"):
+        writer.write(_frame(20, 1))
+    writer.publish()
+    assert lake.read_partition("validated", "http", DAY).equals(_frame(10, 6))
+    assert _staged(lake) == []

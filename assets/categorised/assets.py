@@ -97,7 +97,7 @@ def categorise_sessions(
                         SESSIONS,
                         "categorised",
                         "sessions",
-                        staged.audit,
+                        None,
                         "categorised.sessions",
                         {
                             "validated_conn": result.conn_rows,
@@ -106,6 +106,7 @@ def categorise_sessions(
                             "reference": ref.version,
                         },
                         staged=staged.writer,
+                        outcome=staged.outcome,
                     ),
                     Output(
                         UNKNOWN_DOMAINS,

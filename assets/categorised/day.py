@@ -21,7 +21,8 @@ from assets.categorised.lookups import DayLookups, LookupBuilder
 from assets.categorised.sessions import INPUT_COLUMNS, categorise_chunk
 from assets.categorised.stats import SessionStats
 from assets.categorised.unknown import merge_partials, unknown_from_partials, unknown_partials
-from assets.lake import Lake
+from assets.lake import Lake, PartitionWriter
+from assets.quality.ge_runner import SuiteOutcome
 from assets.reference.loaders import Reference
 
 # Bytes of working set per conn row while a chunk is categorised (the joins of categorisation
@@ -115,52 +116,59 @@ def _empty_sessions() -> pl.DataFrame:
     return pl.DataFrame(schema=SESSIONS_SCHEMA)
 
 
+# Rows of sessions (only the columns the suite reads, ~140 bytes a row) gathered before
+# Great Expectations runs on them: GE's cost is mostly per run.
+AUDIT_BYTES_PER_ROW = 200
+SUITE = "categorised.sessions"
+
+
 @dataclass
 class StagedDay:
-    """A day categorised into a staged (unpublished) sessions partition: publish `writer`
-    once `audit` (the columns the sessions suite reads, every row) passed; discard otherwise."""
+    """A day categorised into a staged (unpublished) sessions partition and its suite's
+    verdict on the same chunks: publish `writer` if `outcome` passed, discard it otherwise."""
 
     result: CategorisedDay
-    writer: object  # the lake's PartitionWriter
-    audit: pl.DataFrame
+    writer: PartitionWriter
+    outcome: SuiteOutcome
 
 
 def stage_day(
     lake: Lake, day: dt.date, reference: Reference, *, rows: int | None = None
 ) -> StagedDay | None:
-    """`categorise_day` with the sessions written as row groups of the staged partition as
-    they come; None (nothing staged) when validated/conn has no partition for `day`."""
+    """`categorise_day` with each sessions chunk written as row groups of the staged partition
+    and audited as it comes; None (nothing staged) when validated/conn has no partition for
+    `day`. The partition's lock is held from here to the publish or discard."""
     from assets.categorised.sessions import SESSIONS_SCHEMA
     from assets.publishing import audit_columns
+    from assets.quality.chunked import ChunkAudit
 
     if not lake.has_partition("validated", "conn", day):
         return None
     rows = rows or chunk_rows()
-    read = audit_columns("categorised.sessions", SESSIONS_SCHEMA)
-    parts: list[pl.DataFrame] = []
-    writer = lake.partition_writer(
-        "categorised", "sessions", day, SESSIONS_SCHEMA, row_group_rows=rows
-    )
+    read = audit_columns(SUITE, SESSIONS_SCHEMA)
+    audit_rows = max(rows, memory.chunk_rows(AUDIT_BYTES_PER_ROW, share=0.08))
+    audit = ChunkAudit(SUITE, day.isoformat(), audit_rows, SESSIONS_SCHEMA)
+    writer = lake.partition_writer("categorised", "sessions", day, SESSIONS_SCHEMA, rows)
 
     def sink(sessions: pl.DataFrame) -> None:
         writer.write(sessions)
-        parts.append(sessions.select(read))
+        # the suite reads only `read`: the other columns are named (the column-set check)
+        # but hold no values
+        audit.add(
+            sessions.select(
+                pl.col(c) if c in read else pl.lit(None, dtype=pl.Null).alias(c)
+                for c in SESSIONS_SCHEMA
+            )
+        )
 
     try:
         result = categorise_day(lake, day, reference, sink, rows=rows)
         if result is None:  # conn vanished since the check
             writer.discard()
             return None
-        audit = pl.concat(parts, rechunk=False)
-        parts.clear()
-        # the suite reads only `read`; the other columns are named (the column-set check)
-        # but hold no values
-        audit = audit.with_columns(
-            pl.Series(c, dtype=pl.Null).extend_constant(None, audit.height)
-            for c in SESSIONS_SCHEMA
-            if c not in read
-        ).select(list(SESSIONS_SCHEMA))
+        writer.finish()
+        outcome = audit.outcome(lambda columns: writer.iter_staged(columns))
     except BaseException:
         writer.discard()
         raise
-    return StagedDay(result, writer, audit)
+    return StagedDay(result, writer, outcome)

@@ -53,8 +53,8 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource):
         from assets.rawzone import RawInputMissing, check_raw_root
+        from assets.validated.day import stage_day
         from assets.validated.inputs import collect_raw_inputs, guard_published, skipped_text
-        from assets.validated.transform import validate_partition
         from assets.validated.volume import DayVolumes
 
         store = lake.get()
@@ -75,20 +75,22 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
             for day in partition_days(context):
                 inputs = collect_raw_inputs(store, table, day, lateness, unrotated)
                 files = inputs.files
-                result = validate_partition(files, table, day, lateness, unrotated)
+                # written chunk by chunk into staged partitions, audited on the same chunks
+                staged = stage_day(store, table, day, files, lateness, unrotated)
                 try:
-                    guard_published(store, table, day, files, [result.valid, result.quarantine])
+                    guard_published(store, table, day, files, staged.sensors)
                 except RawInputMissing as e:
+                    staged.discard()
                     step.fail_day(day, str(e))
                     continue
-                counts = dict(result.counts)
+                counts = dict(staged.counts)
                 counts["raw_files"] = len(files)
                 counts["skipped_files"] = len(inputs.skipped)
                 counts["skipped"] = skipped_text(inputs.skipped)
                 if inputs.skipped:
                     context.log.warning(f"{table} {day}: skipped {skipped_text(inputs.skipped)}")
                 context.log.info(f"{table} {day}: {counts}")
-                volume = volumes.finding(day, len(files), result.valid.height)
+                volume = volumes.finding(day, len(files), counts["valid"])
                 step.add_day(
                     day,
                     [
@@ -96,18 +98,22 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                             valid_key,
                             "validated",
                             table,
-                            result.valid,
+                            None,
                             f"validated.{table}",
                             counts,
                             findings={VOLUME_CHECK: volume},
+                            staged=staged.valid,
+                            outcome=staged.valid_outcome,
                         ),
                         Output(
                             quarantine_key,
                             "quarantine",
                             table,
-                            result.quarantine,
+                            None,
                             "quarantine.records",
-                            {"quarantined": result.quarantine.height},
+                            {"quarantined": counts["quarantined"]},
+                            staged=staged.quarantine,
+                            outcome=staged.quarantine_outcome,
                         ),
                     ],
                 )

@@ -82,13 +82,14 @@ def guard_published(
     table: str,
     day: dt.date,
     files: list[RawFile],
-    fresh: list[pl.DataFrame] | None = None,
+    fresh: list[pl.DataFrame] | dict[str, int] | None = None,
 ) -> None:
     """Raise RawInputMissing when re-publishing partition `day` would lose a sensor's records
     because its raw input vanished (an unmounted volume, a store that came back empty): the
     sensor has records in the published partition, none of its files of `table` is left in
-    the day's own folder, and the fresh result (`fresh`: the new valid and quarantine frames;
-    None: not computed yet, i.e. no records) holds fewer of its records than published.
+    the day's own folder, and the fresh result (`fresh`: the new valid and quarantine frames,
+    or their rows per sensor; None: not computed yet, i.e. no records) holds fewer of its
+    records than published.
 
     HERMIT_REPUBLISH_EMPTY=1 allows it (a sensor's logs were removed on purpose).
     """
@@ -97,12 +98,12 @@ def guard_published(
     published = _per_sensor(
         part
         for zone in ("validated", "quarantine")
-        if (part := lake.read_partition(zone, table, day, columns=["sensor"])) is not None
+        for part in lake.iter_partition(zone, table, day, columns=["sensor"])
     )
     if not published:
         return
     own_folder = {f.sensor for f in files if f.folder_day == day}
-    now = _per_sensor(fresh or [])
+    now = dict(fresh) if isinstance(fresh, dict) else _per_sensor(fresh or [])
     gone = sorted(s for s, n in published.items() if s not in own_folder and now.get(s, 0) < n)
     if gone:
         lost = sum(published[s] - now.get(s, 0) for s in gone)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import errno
-import itertools
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import polars as pl
 
+from assets.memory import budget_bytes, rss_bytes
 from assets.validated.raw_file import RawFile
 from assets.zeek.inflate import Inflated, inflate
 from assets.zeek.names import is_rotated
@@ -59,22 +59,26 @@ def read_ahead(
     """Each file loaded, inflated and parsed, in order, by `workers` threads (default: the
     cores, at most READ_WORKERS) while the caller converts the one before: the load is I/O
     (S3 latency), zlib inflates and polars parses without the GIL, so the cores work side
-    by side. Holds at most `workers` files ahead of the caller's.
+    by side. Holds at most `workers` files ahead of the caller's, and only one while the
+    process holds more than half the memory budget (big files: one at a time).
     Close it (contextlib.closing) so an error in the caller stops the prefetch at once."""
     if not files:
         return
     n = workers or max(1, min(READ_WORKERS, os.cpu_count() or 1))
+    half_budget = budget_bytes() // 2
     pool = ThreadPoolExecutor(n, thread_name_prefix="hermit-read")
     ahead: collections.deque[Future] = collections.deque()
-    upcoming = iter(files)
+    upcoming = collections.deque(files)
+
+    def top_up() -> None:
+        while upcoming and len(ahead) < n and (not ahead or rss_bytes() < half_budget):
+            ahead.append(pool.submit(_load_read, upcoming.popleft(), numeric))
+
     try:
-        for raw_file in itertools.islice(upcoming, n):
-            ahead.append(pool.submit(_load_read, raw_file, numeric))
+        top_up()
         for raw_file in files:
             current = ahead.popleft().result()
-            nxt = next(upcoming, None)
-            if nxt is not None:
-                ahead.append(pool.submit(_load_read, nxt, numeric))
+            top_up()
             yield raw_file, current
             del current
     finally:
