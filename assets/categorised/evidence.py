@@ -59,6 +59,7 @@ def cert_by_uid(ssl: pl.DataFrame) -> pl.DataFrame:
 
 def add_cert_from(frame: pl.DataFrame, certs: pl.DataFrame) -> pl.DataFrame:
     """Add cert_org, cert_name from the day's `cert_by_uid` table."""
+    certs = certs.join(frame.select("uid").unique(), on="uid", how="semi")
     return frame.join(certs, on="uid", how="left", maintain_order="left")
 
 

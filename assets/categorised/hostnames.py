@@ -134,8 +134,14 @@ def passive_dns_from_answers(
     connection is looked up on its own, so any subset of the day's connections gets the
     answers the whole day would."""
     left = conns.select("_row", "ts", client="id_orig_h", ip="id_resp_h").sort("ts")
+    if answers.schema["client"] == pl.Categorical:  # the day's compact lookups
+        left = left.with_columns(pl.col("client", "ip").cast(pl.Categorical))
     if answers.height == 0 or left.height == 0:
         return left.select("_row", dns_name=pl.lit(None, dtype=pl.String))
+    # only the answers to these connections' (client, address) pairs: a chunk of a day then
+    # hashes its own pairs, not the day's answers (same rows out: the asof join is by pair)
+    pairs = left.select("client", "ip").unique()
+    answers = answers.join(pairs, on=["client", "ip"], how="semi", maintain_order="left")
     hit = left.join_asof(
         answers,
         left_on="ts",
@@ -146,7 +152,8 @@ def passive_dns_from_answers(
     )
     age = (pl.col("ts") - pl.col("dns_ts")).dt.total_microseconds() / 1e6
     limit = pl.min_horizontal(pl.col("ttl").fill_null(max_age_s) + ttl_grace_s, pl.lit(max_age_s))
-    return hit.select("_row", dns_name=pl.when(age <= limit).then(pl.col("dns_name")))
+    name = pl.col("dns_name").cast(pl.String)
+    return hit.select("_row", dns_name=pl.when(age <= limit).then(name))
 
 
 def attribute_hostnames(
@@ -180,7 +187,11 @@ def attribute_from_lookups(
 ) -> pl.DataFrame:
     """As `attribute_hostnames`, from the day's lookups (`sni_by_uid`, `http_host_by_uid`,
     `dns_answers`)."""
-    # nulls_equal: a frame without sensors (null) still joins by uid alone
+    # nulls_equal: a frame without sensors (null) still joins by uid alone. The day's tables
+    # are first cut to this conn's keys (a hash table of the conn's keys, not of the day's).
+    keys = conn.select(KEY).unique()
+    sni = sni.join(keys, on=KEY, how="semi", nulls_equal=True)
+    http_host = http_host.join(keys, on=KEY, how="semi", nulls_equal=True)
     out = conn.join(sni, on=KEY, how="left", nulls_equal=True, maintain_order="left").join(
         http_host, on=KEY, how="left", nulls_equal=True, maintain_order="left"
     )
