@@ -188,3 +188,32 @@ def test_the_chunked_audit_of_sessions_is_the_whole_day_verdict(simulated_lake, 
     assert ("expect_column_values_to_not_be_in_set", "category", "warning") in findings(got) or (
         unknown_share == 0.0
     )
+
+
+def test_the_day_answers_are_in_time_then_name_order_however_chunked():
+    """DNS answers of chunks meeting at one timestamp are merged in (time, name) order, stably:
+    the last of equal answers is the one a connection's backward lookup finds."""
+    from assets.categorised.lookups import LookupBuilder
+
+    t0 = dt.datetime(2017, 5, 16, tzinfo=dt.UTC)
+    ts = [t0, t0 + dt.timedelta(seconds=1), t0 + dt.timedelta(seconds=1), t0]
+    dns = pl.DataFrame(
+        {
+            "ts": ts + [t0 + dt.timedelta(seconds=2)],
+            "id_orig_h": ["10.0.0.1"] * 5,
+            "query": ["b.example", "z.example", "a.example", "c.example", "d.example"],
+            "answers": [["1.1.1.1"], ["1.1.1.1"], ["1.1.1.1", "2.2.2.2"], ["1.1.1.1"], []],
+            "ttls": [[60.0], [60.0], [60.0, 30.0], [60.0], []],
+        },
+        schema_overrides={"ts": pl.Datetime("us", "UTC")},
+    )
+    whole = LookupBuilder()
+    whole.add_dns(dns)
+    expected = whole.build().answers
+    for size in (1, 2, 3):
+        b = LookupBuilder()
+        for lo in range(0, dns.height, size):
+            b.add_dns(dns.slice(lo, size))
+        assert_frame_equal(b.build().answers, expected)
+    names = expected.get_column("dns_name").cast(pl.String).to_list()
+    assert names == ["b.example", "c.example", "a.example", "a.example", "z.example"]

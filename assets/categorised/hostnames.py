@@ -48,12 +48,11 @@ def _keyed(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
 
 
 def _first_per_uid(rows: pl.DataFrame, col: str) -> pl.DataFrame:
-    # stable sort: among equal ts the earlier row wins, however the rows were chunked
-    return (
-        rows.sort("ts", maintain_order=True)
-        .unique(subset=KEY, keep="first", maintain_order=True)
-        .select(*KEY, col)
-    )
+    # stable sort: among equal ts the earlier row wins, however the rows were chunked.
+    # Validated tables are stored in ts order: then the sort (a copy of the day) is skipped.
+    if not rows.get_column("ts").is_sorted():
+        rows = rows.sort("ts", maintain_order=True)
+    return rows.select(*KEY, col).unique(subset=KEY, keep="first", maintain_order=True)
 
 
 def sni_rows(ssl: pl.DataFrame) -> pl.DataFrame:
