@@ -331,8 +331,9 @@ def build_reporting_tables(
         "daily_summary": daily_summary(lf),
     }
     # the streaming engine reads the partition in morsels and keeps only the group states,
-    # so a day's sessions are never held whole (the tables are small)
-    frames = pl.collect_all(list(plans.values()), engine="streaming")
+    # so a day's sessions are never held whole; one table at a time (collected together,
+    # their buffers add up)
+    frames = [plan.collect(engine="streaming") for plan in plans.values()]
     return {name: _conform(df, name) for name, df in zip(plans, frames, strict=True)}
 
 
