@@ -26,9 +26,9 @@ from assets.quality.ge_runner import SuiteOutcome
 from assets.reference.loaders import Reference
 
 # Bytes of working set per conn row while a chunk is categorised (the joins of categorisation
-# widen each row to ~60 columns before the final select; measured on simulated days): the
-# chunk's rows follow HERMIT_MEMORY_BUDGET through `memory.chunk_rows`.
-CHUNK_BYTES_PER_ROW = 1_500
+# widen each row to ~60 columns and polars' join buffers come on top; measured at 10M conn
+# records): the chunk's rows follow HERMIT_MEMORY_BUDGET through `memory.chunk_rows`.
+CHUNK_BYTES_PER_ROW = 3_000
 STEP = "categorised"
 
 
@@ -146,7 +146,7 @@ def stage_day(
         return None
     rows = rows or chunk_rows()
     read = audit_columns(SUITE, SESSIONS_SCHEMA)
-    audit_rows = max(rows, memory.chunk_rows(AUDIT_BYTES_PER_ROW, share=0.08))
+    audit_rows = max(rows, memory.chunk_rows(AUDIT_BYTES_PER_ROW, share=0.03))
     audit = ChunkAudit(SUITE, day.isoformat(), audit_rows, SESSIONS_SCHEMA)
     writer = lake.partition_writer("categorised", "sessions", day, SESSIONS_SCHEMA, rows)
 
