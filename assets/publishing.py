@@ -304,6 +304,15 @@ class LayerStep:
         )
 
 
+def audit_columns(suite: str, columns) -> list[str]:
+    """The columns of `columns` that suite `suite` reads: all an audit needs of a table
+    written chunk by chunk."""
+    from assets.quality.suites import load_suite_json, referenced_columns
+
+    read = referenced_columns(load_suite_json(suite))
+    return [c for c in columns if c in read]
+
+
 def _scalar(meta: dict) -> dict:
     return {k: v for k, v in meta.items() if isinstance(v, int | float | str | bool)}
 

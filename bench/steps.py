@@ -251,49 +251,38 @@ class _Pipeline:
         return counts["valid"]
 
     def categorised(self) -> int:
+        """The categorised asset's day: conn categorised chunk by chunk into the staged
+        sessions partition, audited on the same chunks (stage_day), then published."""
         import dagster as dg
 
-        import assets.categorised.sessions as cs
-        from assets.categorised.assets import read_validated
+        from assets.categorised.day import stage_day
         from assets.publishing import Output
 
         c, lake, day = self.clock, self.lake, self.day
         with c.phase("reference"):
             ref = self.reference()
         with c.phase("categorised"):
-            with c.phase("read"):
-                conn = lake.read_partition("validated", "conn", day, cs.INPUT_COLUMNS["conn"])
-                dns = read_validated(lake, "dns", [day - dt.timedelta(days=1), day])
-                ssl = read_validated(lake, "ssl", [day])
-                http = read_validated(lake, "http", [day])
             with c.phase("transform"):
-                result = cs.categorise(conn, dns, ssl, http, reference=ref)
-                # unknown_domains may not exist yet in a tree under construction
-                unknown = (
-                    cs.unknown_domains(result.sessions) if hasattr(cs, "unknown_domains") else None
-                )
-            outputs = [
-                Output(
-                    dg.AssetKey(["categorised", "sessions"]),
-                    "categorised",
-                    "sessions",
-                    result.sessions,
-                    self._suite("categorised.sessions"),
-                )
-            ]
-            if unknown is not None:
-                outputs.append(
+                staged = stage_day(lake, day, ref)
+                if staged is None:
+                    raise SystemExit(f"no validated/conn partition {day}: validated failed")
+            if not staged.outcome.success:
+                self.failed_checks.append(staged.outcome.summary())
+            staged.writer.publish()  # published whatever the verdict: the next layer needs it
+            self.checks["categorised/sessions"] = staged.outcome.success
+            self.publish(
+                [
                     Output(
                         dg.AssetKey(["categorised", "unknown_domains"]),
                         "categorised",
                         "unknown_domains",
-                        unknown,
+                        staged.result.unknown,
                         self._suite("categorised.unknown_domains"),
                     )
-                )
-            self.publish(outputs)
-        self.rows["categorised"] = result.sessions.height
-        return result.sessions.height
+                ]
+            )
+        self.rows["categorised"] = staged.result.conn_rows
+        return staged.result.conn_rows
 
     def reporting(self) -> int:
         import dagster as dg

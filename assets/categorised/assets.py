@@ -77,9 +77,8 @@ def read_validated(lake: Lake, table: str, days: list[dt.date]) -> pl.DataFrame:
 def categorise_sessions(
     context: dg.AssetExecutionContext, lake: LakeResource, reference: ReferenceResource
 ):
-    from assets.categorised.day_inputs import read_day_sources
-    from assets.categorised.from_flows import categorise_day
-    from assets.categorised.sessions import unknown_domains
+    from assets.categorised.day import stage_day
+    from assets.categorised.day_inputs import day_sources
 
     store = lake.get()
     ref = reference.get()
@@ -88,20 +87,13 @@ def categorise_sessions(
     step = LayerStep(context, store, [SESSIONS, UNKNOWN_DOMAINS], suite_checks)
     with step:
         for day in partition_days(context):
-            conn, flows, missing = read_day_sources(store, day)
-            if missing:
-                step.skip_day(day, missing)
+            why = day_sources(store, day)[2]
+            staged = None if why else stage_day(store, day, ref)
+            if staged is None:
+                step.skip_day(day, why or f"an input of {day} vanished while it was read")
                 continue
-            result = categorise_day(
-                conn,
-                flows,
-                read_validated(store, "dns", [day - dt.timedelta(days=1), day]),
-                read_validated(store, "ssl", [day]),
-                read_validated(store, "http", [day]),
-                reference=ref,
-            )
+            result = staged.result
             stats = {k: v for k, v in result.stats.items() if isinstance(v, int | float)}
-            unknown = unknown_domains(result.sessions)
             step.add_day(
                 day,
                 [
@@ -109,23 +101,28 @@ def categorise_sessions(
                         SESSIONS,
                         "categorised",
                         "sessions",
-                        result.sessions,
+                        None,
                         "categorised.sessions",
                         {
-                            "validated_conn": 0 if conn is None else conn.height,
+                            "validated_conn": result.conn_rows,
                             **stats,
+                            **result.sources,
+                            "chunks": result.chunks,
                             "reference": ref.version,
                         },
+                        staged=staged.writer,
+                        outcome=staged.outcome,
                     ),
                     Output(
                         UNKNOWN_DOMAINS,
                         "categorised",
                         "unknown_domains",
-                        unknown,
+                        result.unknown,
                         "categorised.unknown_domains",
                     ),
                 ],
             )
+            del staged
     yield from step.results()
 
 

@@ -21,25 +21,46 @@ def _rdn(subject: pl.Expr, key: str) -> pl.Expr:
     return pl.when(value.str.len_chars() > 0).then(value)
 
 
+def subject_fields(subject: pl.Expr) -> list[pl.Expr]:
+    """cert_org (subject O) and cert_name (subject CN, lower case, ``*.`` dropped)."""
+    return [
+        _rdn(subject, "O").alias("cert_org"),
+        _rdn(subject, "CN")
+        .str.to_lowercase()
+        .str.strip_chars_start("*.")
+        .str.strip_chars_end(".")
+        .alias("cert_name"),
+    ]
+
+
+def cert_subjects(ssl: pl.DataFrame) -> pl.DataFrame:
+    """ssl rows with a certificate subject: ts, uid, subject (null when the log has none)."""
+    if "subject" not in ssl.columns:
+        return pl.DataFrame(
+            schema={"ts": pl.Datetime("us", "UTC"), "uid": pl.String(), "subject": pl.String()}
+        )
+    frame = ssl.filter(pl.col("subject").is_not_null() & pl.col("uid").is_not_null())
+    return frame.select("ts", "uid", "subject")
+
+
 def cert_by_uid(ssl: pl.DataFrame) -> pl.DataFrame:
     """uid -> cert_org (subject O), cert_name (subject CN, lower case, ``*.`` dropped).
 
     Zeek logs the server certificate's subject in ssl.log's ``subject`` (older releases and
-    many sensors' configurations); a sensor without it gives nulls.
+    many sensors' configurations); a sensor without it gives nulls. The first certificate of
+    a uid (by ts, then row order) is taken.
     """
-    if "subject" not in ssl.columns:
-        return pl.DataFrame(schema={"uid": pl.String(), **CERT_COLUMNS})
-    frame = ssl.filter(pl.col("subject").is_not_null() & pl.col("uid").is_not_null())
-    frame = frame.sort("ts").unique(subset="uid", keep="first").select("uid", "subject")
+    frame = cert_subjects(ssl).sort("ts", maintain_order=True)
+    frame = frame.unique(subset="uid", keep="first", maintain_order=True).select("uid", "subject")
     subjects = frame.select("subject").unique()
-    subjects = subjects.with_columns(
-        cert_org=_rdn(pl.col("subject"), "O"),
-        cert_name=_rdn(pl.col("subject"), "CN")
-        .str.to_lowercase()
-        .str.strip_chars_start("*.")
-        .str.strip_chars_end("."),
-    )
+    subjects = subjects.with_columns(subject_fields(pl.col("subject")))
     return frame.join(subjects, on="subject", how="left").select("uid", *CERT_COLUMNS)
+
+
+def add_cert_from(frame: pl.DataFrame, certs: pl.DataFrame) -> pl.DataFrame:
+    """Add cert_org, cert_name from the day's `cert_by_uid` table."""
+    certs = certs.join(frame.select("uid").unique(), on="uid", how="semi")
+    return frame.join(certs, on="uid", how="left", maintain_order="left")
 
 
 def add_cert(frame: pl.DataFrame, ssl: pl.DataFrame) -> pl.DataFrame:

@@ -47,30 +47,43 @@ def _keyed(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
     return frame.select(sensor.cast(pl.String).alias("sensor"), "uid", *cols)
 
 
-def _first_per_uid(frame: pl.DataFrame, col: str) -> pl.DataFrame:
-    return (
-        frame.filter(pl.col(col).is_not_null() & pl.col("uid").is_not_null())
-        .sort("ts")
-        .unique(subset=KEY, keep="first")
-        .select(*KEY, col)
+def _first_per_uid(rows: pl.DataFrame, col: str) -> pl.DataFrame:
+    # stable sort: among equal ts the earlier row wins, however the rows were chunked.
+    # Validated tables are stored in ts order: then the sort (a copy of the day) is skipped.
+    if not rows.get_column("ts").is_sorted():
+        rows = rows.sort("ts", maintain_order=True)
+    return rows.select(*KEY, col).unique(subset=KEY, keep="first", maintain_order=True)
+
+
+def sni_rows(ssl: pl.DataFrame) -> pl.DataFrame:
+    """ssl rows with a usable TLS server name: ts, sensor, uid, sni (normalised)."""
+    frame = normalised_column(_keyed(ssl, "ts", "server_name"), "server_name", "sni")
+    return frame.filter(pl.col("sni").is_not_null() & pl.col("uid").is_not_null()).select(
+        "ts", *KEY, "sni"
+    )
+
+
+def http_host_rows(http: pl.DataFrame) -> pl.DataFrame:
+    """http rows with a usable Host header: ts, sensor, uid, http_host (normalised, no port)."""
+    frame = normalised_column(_keyed(http, "ts", "host"), "host", "http_host", strip_port=True)
+    return frame.filter(pl.col("http_host").is_not_null() & pl.col("uid").is_not_null()).select(
+        "ts", *KEY, "http_host"
     )
 
 
 def sni_by_uid(ssl: pl.DataFrame) -> pl.DataFrame:
     """(sensor, uid) -> first non-empty TLS server name of that connection."""
-    frame = normalised_column(_keyed(ssl, "ts", "server_name"), "server_name", "sni")
-    return _first_per_uid(frame, "sni")
+    return _first_per_uid(sni_rows(ssl), "sni")
 
 
 def http_host_by_uid(http: pl.DataFrame) -> pl.DataFrame:
     """(sensor, uid) -> Host header of the first request on that connection that had one."""
-    frame = _keyed(http, "ts", "host")
-    frame = normalised_column(frame, "host", "http_host", strip_port=True)
-    return _first_per_uid(frame, "http_host")
+    return _first_per_uid(http_host_rows(http), "http_host")
 
 
-def dns_answers(dns: pl.DataFrame) -> pl.DataFrame:
-    """One row per answered address: client, ip, dns_ts, dns_name, ttl (seconds), by time."""
+def dns_answer_rows(dns: pl.DataFrame) -> pl.DataFrame:
+    """One row per answered address: client, ip, dns_ts, dns_name, ttl (seconds), in the
+    order of ``dns`` (`dns_answers` sorts them)."""
     d = dns.select("ts", "id_orig_h", "query", "answers", "ttls").filter(
         pl.col("answers").list.len() > 0
     )
@@ -88,8 +101,12 @@ def dns_answers(dns: pl.DataFrame) -> pl.DataFrame:
         # CNAME/MX/TXT answers can never equal a connection address; a cheap character
         # test drops most of them before the join
         .filter(pl.col("ip").str.contains(r"^[0-9a-f:.]+$"))
-        .sort("dns_ts", "dns_name")
     )
+
+
+def dns_answers(dns: pl.DataFrame) -> pl.DataFrame:
+    """One row per answered address: client, ip, dns_ts, dns_name, ttl (seconds), by time."""
+    return dns_answer_rows(dns).sort("dns_ts", "dns_name", maintain_order=True)
 
 
 def passive_dns(
@@ -100,21 +117,42 @@ def passive_dns(
     max_age_s: float = DNS_MAX_AGE_S,
 ) -> pl.DataFrame:
     """``conns`` (_row, ts, id_orig_h, id_resp_h) -> _row, dns_name (null: no valid answer)."""
-    answers = dns_answers(dns)
+    return passive_dns_from_answers(
+        conns, dns_answers(dns), ttl_grace_s=ttl_grace_s, max_age_s=max_age_s
+    )
+
+
+def passive_dns_from_answers(
+    conns: pl.DataFrame,
+    answers: pl.DataFrame,
+    *,
+    ttl_grace_s: float = DNS_TTL_GRACE_S,
+    max_age_s: float = DNS_MAX_AGE_S,
+) -> pl.DataFrame:
+    """As `passive_dns`, against the day's answers (`dns_answers`, sorted by time): each
+    connection is looked up on its own, so any subset of the day's connections gets the
+    answers the whole day would."""
     left = conns.select("_row", "ts", client="id_orig_h", ip="id_resp_h").sort("ts")
+    if answers.schema["client"] == pl.Categorical:  # the day's compact lookups
+        left = left.with_columns(pl.col("client", "ip").cast(pl.Categorical))
     if answers.height == 0 or left.height == 0:
         return left.select("_row", dns_name=pl.lit(None, dtype=pl.String))
+    # only the answers to these connections' (client, address) pairs: a chunk of a day then
+    # hashes its own pairs, not the day's answers (same rows out: the asof join is by pair)
+    pairs = left.select("client", "ip").unique()
+    answers = answers.join(pairs, on=["client", "ip"], how="semi", maintain_order="left")
     hit = left.join_asof(
         answers,
         left_on="ts",
         right_on="dns_ts",
         by=["client", "ip"],
         strategy="backward",
-        check_sortedness=False,  # both sides sorted by time above
+        check_sortedness=False,  # both sides sorted by time
     )
     age = (pl.col("ts") - pl.col("dns_ts")).dt.total_microseconds() / 1e6
     limit = pl.min_horizontal(pl.col("ttl").fill_null(max_age_s) + ttl_grace_s, pl.lit(max_age_s))
-    return hit.select("_row", dns_name=pl.when(age <= limit).then(pl.col("dns_name")))
+    name = pl.col("dns_name").cast(pl.String)
+    return hit.select("_row", dns_name=pl.when(age <= limit).then(name))
 
 
 def attribute_hostnames(
@@ -127,18 +165,43 @@ def attribute_hostnames(
     max_age_s: float = DNS_MAX_AGE_S,
 ) -> pl.DataFrame:
     """conn (with a ``_row`` index) + hostname, hostname_source, in DESIGN.md's precedence."""
-    # nulls_equal: a frame without sensors (null) still joins by uid alone
-    out = conn.join(sni_by_uid(ssl), on=KEY, how="left", nulls_equal=True).join(
-        http_host_by_uid(http), on=KEY, how="left", nulls_equal=True
-    )
-    need_dns = out.filter(pl.col("sni").is_null() & pl.col("http_host").is_null())
-    pdns = passive_dns(
-        need_dns.select("_row", "ts", "id_orig_h", "id_resp_h"),
-        dns,
+    return attribute_from_lookups(
+        conn,
+        sni_by_uid(ssl),
+        http_host_by_uid(http),
+        dns_answers(dns),
         ttl_grace_s=ttl_grace_s,
         max_age_s=max_age_s,
     )
-    out = out.join(pdns, on="_row", how="left")
+
+
+def attribute_from_lookups(
+    conn: pl.DataFrame,
+    sni: pl.DataFrame,
+    http_host: pl.DataFrame,
+    answers: pl.DataFrame,
+    *,
+    ttl_grace_s: float = DNS_TTL_GRACE_S,
+    max_age_s: float = DNS_MAX_AGE_S,
+) -> pl.DataFrame:
+    """As `attribute_hostnames`, from the day's lookups (`sni_by_uid`, `http_host_by_uid`,
+    `dns_answers`)."""
+    # nulls_equal: a frame without sensors (null) still joins by uid alone. The day's tables
+    # are first cut to this conn's keys (a hash table of the conn's keys, not of the day's).
+    keys = conn.select(KEY).unique()
+    sni = sni.join(keys, on=KEY, how="semi", nulls_equal=True)
+    http_host = http_host.join(keys, on=KEY, how="semi", nulls_equal=True)
+    out = conn.join(sni, on=KEY, how="left", nulls_equal=True, maintain_order="left").join(
+        http_host, on=KEY, how="left", nulls_equal=True, maintain_order="left"
+    )
+    need_dns = out.filter(pl.col("sni").is_null() & pl.col("http_host").is_null())
+    pdns = passive_dns_from_answers(
+        need_dns.select("_row", "ts", "id_orig_h", "id_resp_h"),
+        answers,
+        ttl_grace_s=ttl_grace_s,
+        max_age_s=max_age_s,
+    )
+    out = out.join(pdns, on="_row", how="left", maintain_order="left")
     return out.with_columns(
         hostname=pl.coalesce("sni", "http_host", "dns_name"),
         hostname_source=pl.when(pl.col("sni").is_not_null())

@@ -8,25 +8,23 @@ import polars as pl
 
 from assets.categorised.classify import classify
 from assets.categorised.direction import add_direction
-from assets.categorised.domains import registered_domains
-from assets.categorised.evidence import add_asn, add_cert
-from assets.categorised.hostnames import (
-    DNS_MAX_AGE_S,
-    DNS_TTL_GRACE_S,
-    HOSTNAME_SOURCES,
-    attribute_hostnames,
-    normalised_column,
-)
+from assets.categorised.evidence import add_asn, add_cert_from
+from assets.categorised.hostnames import DNS_MAX_AGE_S, DNS_TTL_GRACE_S, attribute_from_lookups
+from assets.categorised.lookups import DayLookups
+from assets.categorised.stats import MATCH_SOURCES, SessionStats
 from assets.categorised.unknown import unknown_domains
-from assets.core.vocabulary import DIRECTIONS
 from assets.reference.geo import countries
-from assets.reference.loaders import UNKNOWN_SERVICE, Reference
+from assets.reference.loaders import Reference
 
 __all__ = [
     "INPUT_COLUMNS",
     "SESSIONS_SCHEMA",
     "CategorisedResult",
+    "MATCH_SOURCES",
+    "DayLookups",
+    "SessionStats",
     "categorise",
+    "categorise_chunk",
     "session_stats",
     "unknown_domains",
 ]
@@ -83,8 +81,6 @@ SOURCE_DEFAULTS: dict[str, pl.Expr] = {
     "orig_as": pl.lit(None, pl.UInt32),
     "resp_as": pl.lit(None, pl.UInt32),
 }
-
-MATCH_SOURCES = ("domain", "category_list", "cert_org", "ip_prefix", "asn", "port", "none")
 
 # The validated columns `categorise` reads, per table: the layer reads no others from the lake.
 INPUT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -152,31 +148,52 @@ def categorise(
     """Categorise one day's validated connections.
 
     ``dns`` may include earlier records (the previous day's), so connections just after
-    midnight find their answers; ``conn`` rows alone decide the output rows.
+    midnight find their answers; ``conn`` rows alone decide the output rows. The same as
+    `categorise_chunk` over the whole day as one chunk.
     """
+    lookups = DayLookups.from_frames(dns, ssl, http)
+    sessions = categorise_chunk(
+        conn,
+        lookups,
+        reference=reference,
+        dns_ttl_grace_s=dns_ttl_grace_s,
+        dns_max_age_s=dns_max_age_s,
+    )
+    return CategorisedResult(sessions=sessions, stats=session_stats(sessions))
+
+
+def categorise_chunk(
+    conn: pl.DataFrame,
+    lookups: DayLookups,
+    *,
+    reference: Reference,
+    dns_ttl_grace_s: float = DNS_TTL_GRACE_S,
+    dns_max_age_s: float = DNS_MAX_AGE_S,
+) -> pl.DataFrame:
+    """Categorise any run of a day's conn rows against the day's lookups: one output row per
+    conn row, in conn order. Every column depends only on the row and the lookups, so the
+    chunks of a day give exactly the rows of the whole day."""
     base = _conn_columns(conn)
-    out = attribute_hostnames(
-        base, dns, ssl, http, ttl_grace_s=dns_ttl_grace_s, max_age_s=dns_max_age_s
+    out = attribute_from_lookups(
+        base,
+        lookups.sni,
+        lookups.http_host,
+        lookups.answers,
+        ttl_grace_s=dns_ttl_grace_s,
+        max_age_s=dns_max_age_s,
     ).rename({"id_orig_h": "orig_h", "id_resp_h": "resp_h"})
     out = add_direction(out, reference.networks)
     # a flow exporter's own AS field for the remote side wins over the offline lookup
     known = pl.when(pl.col("remote_ip") == pl.col("resp_h")).then("resp_as").otherwise("orig_as")
-    out = add_asn(add_cert(out, ssl).with_columns(_known_as=known), reference, known="_known_as")
+    out = add_cert_from(out, lookups.certs).with_columns(_known_as=known)
+    out = add_asn(out, reference, known="_known_as")
 
-    names = registered_domains(out.get_column("hostname"))
+    names = lookups.names.lookup(out.get_column("hostname"))
     out = out.join(names, on="hostname", how="left", maintain_order="left").with_columns(
         _ascii=pl.col("ascii_hostname")
     )
     # did this client resolve this name through DNS? (Tor relay names never are)
-    resolved = dns.select(orig_h=pl.col("id_orig_h"), query=pl.col("query")).unique()
-    resolved = (
-        normalised_column(resolved, "query", "_ascii")
-        .select("orig_h", "_ascii")
-        .drop_nulls()
-        .unique()
-        .with_columns(_resolved=pl.lit(True))
-    )
-    out = out.join(resolved, on=["orig_h", "_ascii"], how="left", maintain_order="left")
+    out = out.join(lookups.resolved, on=["orig_h", "_ascii"], how="left", maintain_order="left")
     out = out.with_columns(pl.col("_resolved").fill_null(False))
     out = classify(out, reference.taxonomy, reference.category_lists)
     out = out.with_columns(
@@ -185,48 +202,11 @@ def categorise(
         bytes_total=pl.col("orig_bytes").fill_null(0) + pl.col("resp_bytes").fill_null(0),
         reference_version=pl.lit(reference.version or None, dtype=pl.String),
     )
-    sessions = out.sort("_row").select([pl.col(c).cast(t) for c, t in SESSIONS_SCHEMA.items()])
-    return CategorisedResult(sessions=sessions, stats=session_stats(sessions))
+    return out.sort("_row").select([pl.col(c).cast(t) for c, t in SESSIONS_SCHEMA.items()])
 
 
 def session_stats(sessions: pl.DataFrame) -> dict:
     """Coverage metadata: shares of sessions and bytes with a hostname / a service."""
-    n = sessions.height
-    total_bytes = int(sessions.get_column("bytes_total").sum() or 0)
-
-    def share(mask: pl.Expr) -> tuple[float, float]:
-        s = sessions.select(
-            c=mask.sum(), b=pl.when(mask).then(pl.col("bytes_total")).otherwise(0).sum()
-        ).row(0)
-        return (s[0] / n if n else 0.0, s[1] / total_bytes if total_bytes else 0.0)
-
-    with_host = share(pl.col("hostname").is_not_null())
-    with_service = share(pl.col("service") != UNKNOWN_SERVICE)
-    stats: dict = {
-        "sessions": n,
-        "bytes": total_bytes,
-        "share_sessions_with_hostname": round(with_host[0], 6),
-        "share_bytes_with_hostname": round(with_host[1], 6),
-        "share_sessions_with_service": round(with_service[0], 6),
-        "share_bytes_with_service": round(with_service[1], 6),
-    }
-    for src in HOSTNAME_SOURCES:
-        s = share(pl.col("hostname_source") == src)
-        stats[f"share_sessions_hostname_{src}"] = round(s[0], 6)
-        stats[f"share_bytes_hostname_{src}"] = round(s[1], 6)
-    stats["sessions_by_hostname_source"] = _counts(sessions, "hostname_source", HOSTNAME_SOURCES)
-    stats["sessions_by_match_source"] = _counts(sessions, "match_source", MATCH_SOURCES)
-    stats["sessions_by_direction"] = _counts(sessions, "direction", DIRECTIONS)
-    stats["distinct_hostnames"] = sessions.get_column("hostname").n_unique()
-    stats["unknown_registered_domains"] = (
-        sessions.filter(pl.col("service") == UNKNOWN_SERVICE)
-        .get_column("registered_domain")
-        .drop_nulls()
-        .n_unique()
-    )
-    return stats
-
-
-def _counts(frame: pl.DataFrame, col: str, keys: tuple[str, ...]) -> dict[str, int]:
-    got = dict(frame.group_by(col).len().iter_rows())
-    return {k: int(got.get(k, 0)) for k in keys}
+    acc = SessionStats()
+    acc.add(sessions)
+    return acc.result()

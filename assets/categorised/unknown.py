@@ -17,6 +17,33 @@ UNKNOWN_DOMAINS_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+# The grain unknown_domains is computed from: merging these partial groups of several chunks
+# (sums of their sums) gives the groups of the whole day.
+_PARTIAL_KEY = ("registered_domain", "hostname", "cert_org", "remote_org", "_client")
+
+
+def unknown_partials(sessions: pl.DataFrame) -> pl.DataFrame:
+    """The sessions with service ``Unknown`` reduced to counts per registered domain, hostname,
+    certificate and AS organisation and client: what `unknown_from_partials` needs."""
+    unknown = sessions.filter(
+        (pl.col("service") == UNKNOWN_SERVICE) & pl.col("registered_domain").is_not_null()
+    )
+    return (
+        unknown.with_columns(_client=pl.coalesce("local_ip", "orig_h"))
+        .group_by(_PARTIAL_KEY)
+        .agg(_n=pl.len().cast(pl.Int64), _bytes=pl.col("bytes_total").fill_null(0).sum())
+    )
+
+
+def merge_partials(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Several chunks' `unknown_partials` as one (exact: counts and sums add up)."""
+    return (
+        pl.concat(frames, how="vertical_relaxed")
+        .group_by(_PARTIAL_KEY)
+        .agg(pl.col("_n").sum(), pl.col("_bytes").sum())
+    )
+
+
 def unknown_domains(sessions: pl.DataFrame, top: int = 100) -> pl.DataFrame:
     """Registered domains of sessions with service ``Unknown``, most sessions first.
 
@@ -24,29 +51,38 @@ def unknown_domains(sessions: pl.DataFrame, top: int = 100) -> pl.DataFrame:
     ``example_hostname``, ``cert_org`` and ``remote_org`` are the domain's most frequent
     hostname, certificate organisation and AS organisation (the evidence to name it by).
     """
-    unknown = sessions.filter(
-        (pl.col("service") == UNKNOWN_SERVICE) & pl.col("registered_domain").is_not_null()
-    )
-    examples = (
-        unknown.group_by("registered_domain", "hostname")
-        .len()
-        .sort(["len", "hostname"], descending=[True, False])
-        .unique(subset="registered_domain", keep="first")
-        .select("registered_domain", example_hostname="hostname")
+    return unknown_from_partials(unknown_partials(sessions), top)
+
+
+def unknown_from_partials(partials: pl.DataFrame, top: int = 100) -> pl.DataFrame:
+    """`unknown_domains` from the (merged) partial counts of a day's sessions."""
+    by_domain = partials.group_by("registered_domain").agg(
+        sessions=pl.col("_n").sum(),
+        bytes=pl.col("_bytes").sum(),
+        clients=pl.col("_client").n_unique(),
     )
     return (
-        unknown.group_by("registered_domain")
-        .agg(
-            sessions=pl.len(),
-            bytes=pl.col("bytes_total").sum(),
-            clients=pl.coalesce("local_ip", "orig_h").n_unique(),
+        by_domain.join(
+            _top_n(partials, "hostname", "example_hostname"), on="registered_domain", how="left"
         )
-        .join(examples, on="registered_domain", how="left")
-        .join(_top(unknown, "cert_org", "cert_org"), on="registered_domain", how="left")
-        .join(_top(unknown, "remote_org", "remote_org"), on="registered_domain", how="left")
+        .join(_top_n(partials, "cert_org", "cert_org"), on="registered_domain", how="left")
+        .join(_top_n(partials, "remote_org", "remote_org"), on="registered_domain", how="left")
         .sort(["sessions", "bytes", "registered_domain"], descending=[True, True, False])
         .head(top)
         .select([pl.col(c).cast(t) for c, t in UNKNOWN_DOMAINS_SCHEMA.items()])
+    )
+
+
+def _top_n(partials: pl.DataFrame, col: str, alias: str) -> pl.DataFrame:
+    """registered_domain -> its most frequent non-null ``col`` by summed counts (ties:
+    alphabetical)."""
+    return (
+        partials.filter(pl.col(col).is_not_null())
+        .group_by("registered_domain", col)
+        .agg(pl.col("_n").sum())
+        .sort(["_n", col], descending=[True, False])
+        .unique(subset="registered_domain", keep="first")
+        .select("registered_domain", pl.col(col).alias(alias))
     )
 
 

@@ -8,9 +8,12 @@ A suite is split once (`chunk_plan`):
   key, kept as the chunks pass; only when a hash repeats are the rows behind the repeats
   read again (`reread`) and given to GE's own expectation, so a verdict never rests on a
   hash and failures report through GE's result exactly as elsewhere;
-- row counts are judged at the end on the day's count (a one-row frame, as in batching).
-Anything else (`mostly` fractions, aggregates over the day) cannot be judged from chunks
-exactly: `chunk_plan` refuses such a suite by name.
+- row counts are judged at the end on the day's count (a one-row frame, as in batching);
+- a row-local expectation with a `mostly` fraction is a verdict on the day's share of rows:
+  the columns it reads are kept over the day, compactly (text as categorical codes, 4 bytes
+  a row), and GE runs it once on them at the end.
+Anything else (aggregates over the day) cannot be judged from chunks exactly: `chunk_plan`
+refuses such a suite by name.
 """
 
 from __future__ import annotations
@@ -39,18 +42,26 @@ class ChunkPlan:
     unique: list[dict]  # judged on the day's key hashes, then by GE on the repeats
     row_counts: dict  # over a one-row frame of the day's count (column `rows`)
     evaluated: int
+    day: dict = None  # type: ignore[assignment]  # `mostly` expectations, run on the day's columns
+
+    @property
+    def day_columns(self) -> list[str]:
+        exps = (self.day or {}).get("expectations") or []
+        return sorted({c for exp in exps for c in suites.columns_read(exp.get("kwargs") or {})})
 
 
 @functools.cache
 def chunk_plan(suite_name: str) -> ChunkPlan:
     """The chunked form of suite `suite_name`; ValueError for a suite that needs the day."""
     spec = suites.load_suite_json(suite_name)
-    chunk, unique, counts, whole = [], [], [], []
+    chunk, unique, counts, day, whole = [], [], [], [], []
     for exp in spec["expectations"]:
         kind, kwargs = exp["type"], dict(exp.get("kwargs") or {})
         exact = kwargs.get("mostly") is None and not _unsafe_bounds(kwargs)
         if kind in _TABLE_LEVEL or (exact and kind in _ROW_LOCAL):
             chunk.append(exp)
+        elif kind in _ROW_LOCAL and not _unsafe_bounds(kwargs):
+            day.append(exp)  # a `mostly` fraction: judged on the day's columns
         elif exact and kind in _UNIQUE:
             unique.append(exp)
         elif exact and kind == "expect_table_row_count_to_be_between":
@@ -72,6 +83,7 @@ def chunk_plan(suite_name: str) -> ChunkPlan:
         unique=unique,
         row_counts={"name": f"{name} (rows)", "expectations": counts},
         evaluated=len(spec["expectations"]),
+        day={"name": f"{name} (day fractions)", "expectations": day},
     )
 
 
@@ -93,6 +105,8 @@ class ChunkAudit:
         self._ran = False  # GE ran on at least one chunk
         self._failed: dict[str, dict] = {}  # one entry per failed expectation, first seen
         self._hashes: list[list[pl.Series]] = [[] for _ in self.plan.unique]
+        self._day_columns = self.plan.day_columns
+        self._day_parts: list[pl.DataFrame] = []
 
     def add(self, df: pl.DataFrame) -> None:
         if self.schema is None:
@@ -101,6 +115,8 @@ class ChunkAudit:
             return
         for i, exp in enumerate(self.plan.unique):
             self._hashes[i].append(_key_hashes(df, exp))
+        if self._day_columns:
+            self._day_parts.append(_compact(df, self._day_columns))
         self.rows += df.height
         read = suites.referenced_columns(self.plan.chunk)
         self._held.append(df.select(c for c in df.columns if c in read))
@@ -138,6 +154,14 @@ class ChunkAudit:
             # a day without rows: the suite on an empty frame of the table, as before
             self._run(pl.DataFrame(schema=self.schema or {}))
         self._judge_unique(reread)
+        if self._day_columns:
+            parts, self._day_parts = self._day_parts, []
+            if parts:
+                frame = pl.concat(parts, how="vertical", rechunk=False)
+            else:
+                frame = _compact(pl.DataFrame(schema=self.schema or {}), self._day_columns)
+            del parts
+            self._record(_run_spec(frame, self.plan.day, f"{self.plan.suite}#day", "", None))
         if self.plan.row_counts["expectations"]:
             rows = pl.DataFrame({ROWS: [self.rows]}, schema={ROWS: pl.Int64})
             counted = _run_spec(rows, self.plan.row_counts, f"{self.plan.suite}#rows", "", None)
@@ -169,6 +193,16 @@ class ChunkAudit:
 
 
 _EMPTY = pl.Series([], dtype=pl.UInt64)
+
+
+def _compact(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """`columns` of `df` (those it has), text as categorical: what a `mostly` expectation
+    reads of the day, at 4 bytes a row for a text column."""
+    return df.select(
+        pl.col(c).cast(pl.Categorical) if df.schema[c] == pl.String else pl.col(c)
+        for c in columns
+        if c in df.columns
+    )
 
 
 def _key_columns(exp: dict) -> list[str]:

@@ -126,7 +126,7 @@ def scanning(sessions: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def beaconing(sessions: pl.LazyFrame) -> pl.LazyFrame:
+def beaconing(sessions: pl.LazyFrame, bucket: tuple[int, int] = (0, 1)) -> pl.LazyFrame:
     """Periodic connections: a (direction, local_ip, remote_ip, resp_p) with at least
     BEACON_MIN_SESSIONS connections whose inter-arrival gaps are regular (population
     coefficient of variation <= BEACON_MAX_CV), not faster than BEACON_MIN_MEAN_GAP_S, and
@@ -136,12 +136,26 @@ def beaconing(sessions: pl.LazyFrame) -> pl.LazyFrame:
 
     Gap sums (`gaps`, `gap_sum_s`, `gap_sumsq_s`) are stored so a period's CV can be pooled
     exactly from the daily rows. service/category are the pair's most frequent ones.
+
+    bucket (b, k): only the pairs whose hash is b modulo k. A pair's gaps need its sorted
+    times, which no streaming aggregate gives: a big day is done in k buckets of pairs, each
+    holding about 1/k of the day (the buckets' rows together are the day's exactly).
     """
     pair = ["direction", "local_ip", "remote_ip", "resp_p"]
     known = pl.all_horizontal(pl.col(c).is_not_null() for c in pair)
     out = sessions.filter(pl.col("direction").is_in(BEACON_DIRECTIONS) & known)
-    # Most pairs have a handful of connections: drop them before the per-pair gap statistics.
-    out = out.filter(pl.len().over(pair) >= BEACON_MIN_SESSIONS)
+    b, k = bucket
+    if k > 1:
+        out = out.filter(pl.struct(pair).hash(seed=0) % k == b)
+    # Most pairs have a handful of connections: drop them before the per-pair gap statistics
+    # (a grouped count and a semi join, which stream; a window over the day would not)
+    busy = (
+        out.group_by(pair)
+        .agg(pl.len().alias("_n"))
+        .filter(pl.col("_n") >= BEACON_MIN_SESSIONS)
+        .select(pair)
+    )
+    out = out.join(busy, on=pair, how="semi")
     gap = pl.col("ts").sort().diff().dt.total_microseconds() / 1e6
     stats = (
         out.group_by(pair)
@@ -185,7 +199,7 @@ def gap_stats(n: pl.Expr, total: pl.Expr, sumsq: pl.Expr) -> list[pl.Expr]:
     ]
 
 
-def suspect_activity(sessions: pl.LazyFrame) -> pl.LazyFrame:
+def suspect_activity(sessions: pl.LazyFrame, beacons: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """All suspect findings of the day, in one long table (see SUSPECT_SCHEMA).
 
     Columns: kind (one of SUSPECT_KINDS), direction (scanning: inbound; beaconing: outbound or
@@ -196,7 +210,8 @@ def suspect_activity(sessions: pl.LazyFrame) -> pl.LazyFrame:
     gaps/gap_sum_s/gap_sumsq_s/gap_mean_s/gap_cv (beaconing only, else null).
     Unique key: SUSPECT_KEY. Sorted on the key.
     """
-    parts = [flagged_category_use(sessions), scanning(sessions), beaconing(sessions)]
+    beacons = beaconing(sessions) if beacons is None else beacons  # (computed in buckets)
+    parts = [flagged_category_use(sessions), scanning(sessions), beacons]
     aligned = []
     for part in parts:
         have = set(part.collect_schema().names())

@@ -22,9 +22,10 @@ import datetime as dt
 
 import polars as pl
 
+from assets import memory
 from assets.core.vocabulary import MONITORED_DIRECTIONS, UNKNOWN_CATEGORY
 from assets.reporting.estimates import SAMPLING_COLUMNS, sampling_aggs, with_sampling
-from assets.reporting.suspect import SUSPECT_SCHEMA, suspect_activity
+from assets.reporting.suspect import SUSPECT_SCHEMA, beaconing, suspect_activity
 
 __all__ = ["MONITORED_DIRECTIONS", "REPORTING_TABLES", "UNKNOWN_CATEGORY", "build_reporting_tables"]
 
@@ -131,6 +132,14 @@ def _counts(*, clients: bool = True) -> list[pl.Expr]:
     return exprs + sampling_aggs()
 
 
+def _seconds_sum(col: str) -> pl.Expr:
+    """Sum of a seconds column in whole microseconds (Zeek's resolution): an integer sum is
+    exact in any order, so the streaming engine's partial sums, however its threads combine
+    them, give the same bits every run (a float sum does not)."""
+    micros = (pl.col(col).fill_null(0.0) * 1e6).round().cast(_I64)
+    return (micros.sum() / 1e6).cast(_F64)
+
+
 def _share(col: str, over: str | list[str]) -> pl.Expr:
     total = pl.col(col).sum().over(over)
     return pl.when(total > 0).then(pl.col(col) / total).otherwise(None).cast(_F64)
@@ -146,9 +155,10 @@ def activity_by_category(monitored: pl.LazyFrame) -> pl.LazyFrame:
 
     Columns: direction (outbound|inbound|internal), category, sessions (>=1), bytes (>=0),
     orig_bytes, resp_bytes (>=0; bytes = orig_bytes + resp_bytes), duration_s (sum of known
-    durations, >=0), clients (distinct local_ip, 0..sessions), session_share and byte_share
-    (in [0, 1], share within the day's direction; sum to 1 per direction; byte_share null
-    when the direction moved no bytes). Unique key: (direction, category).
+    durations in whole microseconds, >=0), clients (distinct local_ip, 0..sessions),
+    session_share and byte_share (in [0, 1], share within the day's direction; sum to 1 per
+    direction; byte_share null when the direction moved no bytes).
+    Unique key: (direction, category).
     """
     return (
         monitored.group_by("direction", "category")
@@ -156,7 +166,7 @@ def activity_by_category(monitored: pl.LazyFrame) -> pl.LazyFrame:
             *_counts(),
             _sum("orig_bytes").alias("orig_bytes"),
             _sum("resp_bytes").alias("resp_bytes"),
-            pl.col("duration").fill_null(0.0).sum().cast(_F64).alias("duration_s"),
+            _seconds_sum("duration").alias("duration_s"),
         )
         .with_columns(
             _share("sessions", "direction").alias("session_share"),
@@ -260,11 +270,16 @@ def daily_summary(sessions: pl.LazyFrame) -> pl.LazyFrame:
         return cond.fill_null(False).sum().cast(_I64)
 
     def bytes_of(cond: pl.Expr) -> pl.Expr:
-        return pl.col("bytes_total").filter(cond).fill_null(0).sum().cast(_I64)
+        return pl.when(cond).then(pl.col("bytes_total")).fill_null(0).sum().cast(_I64)
+
+    def distinct(col: str, cond: pl.Expr, alias: str) -> pl.LazyFrame:
+        # its own filtered scan: a plain distinct count streams, one inside a filter does not
+        kept = sessions.filter(cond & pl.col(col).is_not_null())
+        return kept.select(pl.col(col).n_unique().cast(_I64).alias(alias))
 
     out = d == "outbound"
     unknown = out & (pl.col("category") == UNKNOWN_CATEGORY)
-    return sessions.select(
+    totals = sessions.select(
         pl.len().cast(_I64).alias("sessions"),
         _sum("bytes_total").alias("bytes"),
         *(count(d == x).alias(f"{x}_sessions") for x in MONITORED_DIRECTIONS),
@@ -272,52 +287,65 @@ def daily_summary(sessions: pl.LazyFrame) -> pl.LazyFrame:
         bytes_of(out).alias("outbound_bytes"),
         bytes_of(d == "inbound").alias("inbound_bytes"),
         count(unknown).alias("unknown_sessions"),
-        pl.when(count(out) > 0).then(count(unknown) / count(out)).alias("unknown_share"),
+        count(out).alias("_outbound"),
         count(monitored & pl.col("hostname").is_not_null()).alias("attributed_sessions"),
-        pl.col("local_ip")
-        .filter(monitored)
-        .drop_nulls()
-        .n_unique()
-        .cast(_I64)
-        .alias("active_clients"),
-        pl.col("remote_country")
-        .filter(monitored)
-        .drop_nulls()
-        .n_unique()
-        .cast(_I64)
-        .alias("remote_countries"),
-        pl.col("service")
-        .filter(monitored & (pl.col("service") != "Unknown"))
-        .drop_nulls()
-        .n_unique()
-        .cast(_I64)
-        .alias("services"),
         pl.col("ts").min().alias("first_ts"),
         pl.col("ts").max().alias("last_ts"),
         *sampling_aggs(),
+    ).with_columns(
+        unknown_share=pl.when(pl.col("_outbound") > 0).then(
+            pl.col("unknown_sessions") / pl.col("_outbound")
+        )
     )
+    parts = [
+        totals,
+        distinct("local_ip", monitored, "active_clients"),
+        distinct("remote_country", monitored, "remote_countries"),
+        distinct("service", monitored & (pl.col("service") != "Unknown"), "services"),
+    ]
+    return pl.concat(parts, how="horizontal").drop("_outbound")
+
+
+# Bytes a session takes while beaconing holds its pair's times (the one step that is not a
+# streaming aggregate): the day's pairs are split into buckets that fit the memory budget.
+BEACON_BYTES_PER_ROW = 160
+
+
+def beacon_buckets(rows: int, budget: int | None = None) -> int:
+    """Buckets of pairs for a day of `rows` sessions under the memory budget."""
+    return max(1, -(-rows // memory.chunk_rows(BEACON_BYTES_PER_ROW, budget=budget)))
 
 
 def build_reporting_tables(
-    sessions: pl.DataFrame | pl.LazyFrame, *, day: dt.date
+    sessions: pl.DataFrame | pl.LazyFrame, *, day: dt.date, buckets: int | None = None
 ) -> dict[str, pl.DataFrame]:
     """One UTC day's categorised sessions -> every reporting table (no `date` column).
 
     Rows whose `ts` is not on `day` are ignored: by the time rule a partition only holds its own
     day, and filtering keeps each day's tables a pure function of that day's sessions.
+    Aggregated by polars' streaming engine: pass a LazyFrame scan of the partition and the
+    day is read in bounded pieces; beaconing runs in `buckets` of pairs (default: as many as
+    the memory budget needs for the day's rows).
     """
     lf = with_sampling(sessions.lazy()).filter(pl.col("ts").dt.date() == day)
     monitored = lf.filter(pl.col("direction").is_in(MONITORED_DIRECTIONS))
+    if buckets is None:  # (a Parquet scan's row count comes from its footer)
+        buckets = beacon_buckets(sessions.lazy().select(pl.len()).collect().item())
+    beacon_parts = [beaconing(lf, (b, buckets)).collect(engine="streaming") for b in range(buckets)]
+    beacons = pl.concat(beacon_parts, how="vertical_relaxed").lazy()
     plans = {
         "activity_by_category": activity_by_category(monitored),
         "top_services": top_services(monitored),
         "hourly_activity": hourly_activity(monitored),
         "weekday_activity": weekday_activity(monitored),
         "country_activity": country_activity(monitored),
-        "suspect_activity": suspect_activity(lf),
+        "suspect_activity": suspect_activity(lf, beacons),
         "daily_summary": daily_summary(lf),
     }
-    frames = pl.collect_all(list(plans.values()))
+    # the streaming engine reads the partition in morsels and keeps only the group states,
+    # so a day's sessions are never held whole; one table at a time (collected together,
+    # their buffers add up)
+    frames = [plan.collect(engine="streaming") for plan in plans.values()]
     return {name: _conform(df, name) for name, df in zip(plans, frames, strict=True)}
 
 

@@ -26,7 +26,11 @@ from assets.simulate.sessions import EPOCH, US, DayGenerator
 from assets.simulate.suspect import truth_entries
 from assets.simulate.zeek_writer import HOUR_US, LOGS
 
-MAX_SESSIONS_PER_SLICE = 1_500_000  # bounds memory at tens of millions of sessions a day
+# Sessions generated at once: a big day is drawn in slices of hours (at most one hour), so
+# memory follows the busiest slice, never the day. Days of fewer sessions keep one slice, and
+# with it the records they have always had for a seed.
+MAX_SESSIONS_PER_SLICE = 250_000
+IN_FLIGHT_FILES = 4  # hourly files compressed and written behind the generation
 SLICES = (1, 2, 3, 4, 6, 8, 12, 24)
 
 
@@ -81,7 +85,7 @@ class _Writer:
             if ready.height:
                 rng = np.random.default_rng([self.seed, 0x696E6A, self.flushes, li])
                 self._write(rng, log, ready)
-        self._drain(keep=8)
+        self._drain(keep=IN_FLIGHT_FILES)
 
     def _write(self, rng, log: str, ready: pl.DataFrame) -> None:
         ready = ready.with_columns(_hour=pl.col("_end") // HOUR_US * HOUR_US).sort(
@@ -104,17 +108,20 @@ class _Writer:
                 frame = pl.concat([frame, extra]).sort("_k")
                 for r, h in zip(reasons, hours[src], strict=True):
                     self.truth.add_injected(_folder(h), log, r)
-        files = frame.group_by("_hour", maintain_order=True).agg(
-            pl.col("line").str.join("\n"), pl.len().alias("n")
-        )
-        cut = (
-            rng.random(files.height) < self.rate if self.rate > 0 else np.zeros(files.height, bool)
-        )
-        for (hour, body, n), truncated in zip(files.iter_rows(), cut, strict=True):
+        # the frame is in hour order: each hour's lines are one contiguous run of it
+        hour_col = frame.get_column("_hour").to_numpy()
+        starts = np.flatnonzero(np.r_[True, hour_col[1:] != hour_col[:-1]])
+        ends = np.r_[starts[1:], len(hour_col)]
+        line_col = frame.get_column("line")
+        del frame
+        cut = rng.random(len(starts)) < self.rate if self.rate > 0 else np.zeros(len(starts), bool)
+        for lo, hi, truncated in zip(starts.tolist(), ends.tolist(), cut, strict=True):
+            hour, n = int(hour_col[lo]), hi - lo
+            lines = line_col.slice(lo, n)
             folder, name = zeek_writer.file_name(log, hour)
-            text = body + "\n"
+            tail = ""
             if truncated:
-                text += inject.truncated_tail(body.rsplit("\n", 1)[-1])
+                tail = inject.truncated_tail(lines[n - 1])
                 self.truth.add_injected(folder, log, "truncated_line")
             self.truth.add_folder(folder, log, n + int(truncated))
             path = self.lake.raw_path("zeek", self.sensor, folder, name)
@@ -122,12 +129,16 @@ class _Writer:
                 self.lake.raw_fs.makedirs(posixpath.dirname(path), exist_ok=True)
                 self.folders.add(folder)
             self.files += 1
-            self.futures.append(self.pool.submit(self._put, path, log, hour, text, bool(truncated)))
+            self.futures.append(
+                self.pool.submit(self._put, path, log, hour, lines, tail, bool(truncated))
+            )
         for r in [*reasons, *(["truncated_line"] * int(cut.sum()))]:
             self.injected[r] = self.injected.get(r, 0) + 1
 
-    def _put(self, path: str, log: str, hour: int, text: str, truncated: bool) -> None:
-        data = zeek_writer.file_bytes(log, self.fmt, hour, text, truncated)
+    def _put(
+        self, path: str, log: str, hour: int, lines: pl.Series, tail: str, truncated: bool
+    ) -> None:
+        data = zeek_writer.stream_file_bytes(log, self.fmt, hour, lines, tail, truncated)
         self.lake.raw_fs.pipe_file(path, data)
 
     def _drain(self, keep: int = 0) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import zlib
 
 import polars as pl
 
@@ -142,6 +143,30 @@ def file_bytes(log: str, fmt: str, hour_us: int, body: str, truncated: bool = Fa
         if not truncated:
             text += f"#close\t{_stamp(hour_us + HOUR_US)}\n"
     return gzip.compress(text.encode(), compresslevel=1, mtime=0)
+
+
+# Lines rendered and compressed at once when a file is streamed: bounds the text in memory.
+STREAM_LINES = 65_536
+
+
+def stream_file_bytes(
+    log: str, fmt: str, hour_us: int, lines: pl.Series, tail: str = "", truncated: bool = False
+) -> bytes:
+    """`file_bytes` of `lines` (each without its newline) followed by `tail`, compressed piece
+    by piece: the same bytes (one zlib stream, mtime 0) without the file's text held whole."""
+    gz = zlib.compressobj(1, zlib.DEFLATED, 31)  # what gzip.compress(level 1, mtime 0) runs
+    out = []
+    if fmt == "tsv":
+        out.append(gz.compress(header(log, hour_us).encode()))
+    for lo in range(0, lines.len(), STREAM_LINES):
+        piece = lines.slice(lo, STREAM_LINES)
+        out.append(gz.compress(("\n".join(piece.to_list()) + "\n").encode()))
+    end = tail
+    if fmt == "tsv" and not truncated:
+        end += f"#close\t{_stamp(hour_us + HOUR_US)}\n"
+    out.append(gz.compress(end.encode()))
+    out.append(gz.flush())
+    return b"".join(out)
 
 
 def file_name(log: str, hour_us: int) -> tuple[str, str]:
