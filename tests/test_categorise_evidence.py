@@ -132,3 +132,17 @@ def test_mmdb_source_names_a_missing_file():
 
     with pytest.raises(FileNotFoundError, match="ASN database not found"):
         mmdb_source("/nonexistent/GeoLite2-ASN.mmdb")
+
+
+def test_simulating_a_population_leaves_the_asn_lookup_of_the_same_process_intact():
+    # geoip2fast keeps its tables in module globals: the simulator once opened its default
+    # IPv4-only file, and every later IPv6 lookup in the process (a demo, a test run) was null
+    from assets.simulate.population import build_population
+    from assets.simulate.scenario import load_scenario
+
+    before = lookup_asns(pl.Series(["2a03:2880::1"]), geoip2fast_source())
+    build_population(load_scenario(), seed=3)
+    geoip2fast_source()._cache.clear()  # ask the library again, not the cache
+    after = lookup_asns(pl.Series(["2a03:2880::1", "1.1.1.1"]), geoip2fast_source())
+    assert before["remote_org"].to_list() == ["FACEBOOK"]
+    assert after["remote_org"].to_list() == ["FACEBOOK", "CLOUDFLARENET"]

@@ -52,11 +52,19 @@ class AsnSource:
 
 
 @lru_cache(maxsize=1)
-def geoip2fast_source() -> AsnSource:
+def geoip2fast_reader():
+    """The process's one GeoIP2Fast, on the bundled file with IPv4 and IPv6, countries and AS
+    organisations. GeoIP2Fast keeps its tables in module globals, so a second instance on
+    another file (the default IPv4-only one) would silently change every earlier instance's
+    answers: whoever needs geoip2fast in hermit takes this one."""
     from geoip2fast import GeoIP2Fast
 
-    # GeoIP2Fast keeps its tables in module globals: one instance per process, ASN file only
-    geo = GeoIP2Fast(geoip2fast_data_file=_GEOIP2FAST_ASN_FILE)
+    return GeoIP2Fast(geoip2fast_data_file=_GEOIP2FAST_ASN_FILE)
+
+
+@lru_cache(maxsize=1)
+def geoip2fast_source() -> AsnSource:
+    geo = geoip2fast_reader()
 
     def lookup(ip: str) -> tuple[int | None, str | None]:
         try:

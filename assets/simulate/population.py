@@ -267,10 +267,10 @@ def _org_of(ips: list[str]) -> list[str | None]:
 
 
 def build_population(sc: Scenario, seed: int) -> Population:
-    from geoip2fast import GeoIP2Fast
+    from assets.reference.asn import geoip2fast_reader
 
     rng = np.random.default_rng([seed, 0x706F70])
-    geo = GeoIP2Fast()
+    geo = geoip2fast_reader()
     tax_ids = {sid: i for i, sid in enumerate(sc.taxonomy)}
     plan_idx = {p.id: i for i, p in enumerate(sc.services)}
     # Prefix owners are scenario service indexes; taxonomy-only services get owner >= 10_000
