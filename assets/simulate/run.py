@@ -20,8 +20,8 @@ import polars as pl
 
 from assets.simulate import inject, zeek_writer
 from assets.simulate.ground_truth import TruthAccumulator, to_json
-from assets.simulate.population import build_population
-from assets.simulate.scenario import load_scenario
+from assets.simulate.population import Population, build_population
+from assets.simulate.scenario import Scenario, load_scenario
 from assets.simulate.sessions import EPOCH, US, DayGenerator
 from assets.simulate.suspect import truth_entries
 from assets.simulate.zeek_writer import HOUR_US, LOGS
@@ -154,6 +154,42 @@ def _folder(hour_us: int) -> str:
     return (EPOCH + dt.timedelta(days=int(hour_us // (86_400 * US)))).isoformat()
 
 
+@dataclass(frozen=True)
+class SimulationPlan:
+    """What every rendering of a scenario (Zeek logs, router exports) starts from: the
+    scenario, its checked date range and day size, the population and the day generator."""
+
+    sc: Scenario
+    start: dt.date
+    end: dt.date
+    spd: int
+    pop: Population
+    gen: DayGenerator
+
+    @classmethod
+    def build(cls, scenario, taxonomy, start, end, sessions_per_day, seed) -> SimulationPlan:
+        sc = load_scenario(scenario, taxonomy)
+        start = start or sc.start
+        end = end or sc.end
+        if end < start:
+            raise ValueError("end is before start")
+        spd = int(sessions_per_day if sessions_per_day is not None else sc.sessions_per_day)
+        if spd < 0:
+            raise ValueError("sessions_per_day must be >= 0")
+        pop = build_population(sc, seed)
+        return cls(sc, start, end, spd, pop, DayGenerator(sc, pop, seed, spd))
+
+    def planted_counts(self, day: dt.date) -> dict[tuple[bool, int, str], int]:
+        """Planted suspect sessions of `day` per (inbound, actor), for the ground truth."""
+        planted = self.gen.planted_day(day)
+        who = np.stack([planted.inbound, planted.actor])
+        keys, n = np.unique(who, axis=1, return_counts=True)
+        return {
+            (bool(inbound), actor, day.isoformat()): c
+            for (inbound, actor), c in zip(keys.T.tolist(), n.tolist(), strict=True)
+        }
+
+
 def slices_per_day(sessions_per_day: int) -> int:
     for k in SLICES:
         if sessions_per_day / k <= MAX_SESSIONS_PER_SLICE:
@@ -182,16 +218,8 @@ def simulate(
         raise ValueError("fmt must be 'tsv' or 'json'")
     if not 0.0 <= inject_rate <= 1.0:
         raise ValueError("inject_rate must be within 0..1")
-    sc = load_scenario(scenario, taxonomy)
-    start = start or sc.start
-    end = end or sc.end
-    if end < start:
-        raise ValueError("end is before start")
-    spd = int(sessions_per_day if sessions_per_day is not None else sc.sessions_per_day)
-    if spd < 0:
-        raise ValueError("sessions_per_day must be >= 0")
-    pop = build_population(sc, seed)
-    gen = DayGenerator(sc, pop, seed, spd)
+    plan = SimulationPlan.build(scenario, taxonomy, start, end, sessions_per_day, seed)
+    sc, start, end, spd, pop, gen = plan.sc, plan.start, plan.end, plan.spd, plan.pop, plan.gen
     truth = TruthAccumulator(sc)
     writer = _Writer(lake, sensor, fmt, seed, inject_rate, truth)
     k = slices_per_day(spd)
@@ -207,11 +235,7 @@ def simulate(
                 for log in LOGS:
                     writer.add(log, getattr(batch, log))
                 writer.flush(day_us + (s + 1) * step * HOUR_US)
-            planted = gen.planted_day(day)
-            who = np.stack([planted.inbound, planted.actor])
-            keys, n = np.unique(who, axis=1, return_counts=True)
-            for (inbound, actor), c in zip(keys.T.tolist(), n.tolist(), strict=True):
-                planted_counts[(bool(inbound), actor, day.isoformat())] = c
+            planted_counts.update(plan.planted_counts(day))
             if progress:
                 progress(di + 1, len(days))
         writer.flush(None)

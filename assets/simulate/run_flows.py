@@ -24,10 +24,8 @@ from assets.simulate.collector import collect_hour
 from assets.simulate.flow_export import ACTIVE_TIMEOUT_S, FLOW_COLUMNS, border_flows, ip_ints
 from assets.simulate.ground_truth import TruthAccumulator, to_json
 from assets.simulate.netflow_v9 import ExportState, packets
-from assets.simulate.population import build_population
-from assets.simulate.run import slices_per_day
-from assets.simulate.scenario import load_scenario
-from assets.simulate.sessions import EPOCH, US, DayGenerator
+from assets.simulate.run import SimulationPlan, slices_per_day
+from assets.simulate.sessions import EPOCH, US
 from assets.simulate.suspect import truth_entries
 
 HOUR_MS = 3_600_000
@@ -117,16 +115,8 @@ def simulate_flows(
     t0 = time.perf_counter()
     if sampling < 1:
         raise ValueError("sampling must be >= 1 (1: every packet)")
-    sc = load_scenario(scenario, taxonomy)
-    start = start or sc.start
-    end = end or sc.end
-    if end < start:
-        raise ValueError("end is before start")
-    spd = int(sessions_per_day if sessions_per_day is not None else sc.sessions_per_day)
-    if spd < 0:
-        raise ValueError("sessions_per_day must be >= 0")
-    pop = build_population(sc, seed)
-    gen = DayGenerator(sc, pop, seed, spd)
+    plan = SimulationPlan.build(scenario, taxonomy, start, end, sessions_per_day, seed)
+    sc, start, end, spd, pop, gen = plan.sc, plan.start, plan.end, plan.spd, plan.pop, plan.gen
     truth = TruthAccumulator(sc)
     # the router booted a day before the first exported flow
     boot_ms = ((start - EPOCH).days - 1) * 86_400_000
@@ -146,11 +136,7 @@ def simulate_flows(
             connections += _crossing(batch.conn, pop)
             out.add(flows)
             out.flush((day_us + (s + 1) * step * 3600 * US) // 1000)
-        planted = gen.planted_day(day)
-        who = np.stack([planted.inbound, planted.actor])
-        keys, n = np.unique(who, axis=1, return_counts=True)
-        for (inbound, actor), c in zip(keys.T.tolist(), n.tolist(), strict=True):
-            planted_counts[(bool(inbound), actor, day.isoformat())] = c
+        planted_counts.update(plan.planted_counts(day))
         if progress:
             progress(di + 1, len(days))
     out.flush(None)
