@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from assets import memory
+from assets.categorised.answer_window import AnswerWindow
 from assets.categorised.lookups import DayLookups, LookupBuilder
 from assets.categorised.sessions import INPUT_COLUMNS, categorise_chunk
 from assets.categorised.stats import SessionStats
@@ -60,10 +61,12 @@ class CategorisedDay:
 
 
 def day_lookups(lake: Lake, day: dt.date, rows: int) -> DayLookups:
-    """The lookups of `day`: its ssl and http, and the dns of the previous day and the day."""
-    builder = LookupBuilder()
+    """The lookups of `day`: its ssl and http, and the dns of the previous day and the day
+    (read once whole for the resolved names, then again as a window for the answers)."""
+    dns_days = [day - dt.timedelta(days=1), day]
+    builder = LookupBuilder(answers=False)
     for table, days, add in (
-        ("dns", [day - dt.timedelta(days=1), day], builder.add_dns),
+        ("dns", dns_days, builder.add_dns),
         ("ssl", [day], builder.add_ssl),
         ("http", [day], builder.add_http),
     ):
@@ -72,7 +75,14 @@ def day_lookups(lake: Lake, day: dt.date, rows: int) -> DayLookups:
                 iter_partition(lake, "validated", table, d, INPUT_COLUMNS[table], rows) or ()
             ):
                 add(chunk)
-    return builder.build()
+    lookups = builder.build()
+
+    def dns_chunks() -> Iterator[pl.DataFrame]:
+        for d in dns_days:
+            yield from iter_partition(lake, "validated", "dns", d, INPUT_COLUMNS["dns"], rows) or ()
+
+    lookups.answers = AnswerWindow(dns_chunks, lookups.answers)
+    return lookups
 
 
 def categorise_day(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from assets.categorised.uid_lookup import KEY, UidLookup, key_hashes
 from assets.core.addresses import is_ip_literal
 
 DNS_TTL_GRACE_S = 60.0
@@ -38,8 +39,7 @@ def normalised_column(frame: pl.DataFrame, col: str, out: str, *, strip_port: bo
     return frame.join(names, on=col, how="left", maintain_order="left")
 
 
-# A connection is (sensor, uid): Zeek makes uids unique within one deployment only.
-KEY = ["sensor", "uid"]
+# A connection is (sensor, uid) (`KEY`): Zeek makes uids unique within one deployment only.
 
 
 def _keyed(frame: pl.DataFrame, *cols: str) -> pl.DataFrame:
@@ -177,23 +177,21 @@ def attribute_hostnames(
 
 def attribute_from_lookups(
     conn: pl.DataFrame,
-    sni: pl.DataFrame,
-    http_host: pl.DataFrame,
+    sni: pl.DataFrame | UidLookup,
+    http_host: pl.DataFrame | UidLookup,
     answers: pl.DataFrame,
     *,
     ttl_grace_s: float = DNS_TTL_GRACE_S,
     max_age_s: float = DNS_MAX_AGE_S,
 ) -> pl.DataFrame:
-    """As `attribute_hostnames`, from the day's lookups (`sni_by_uid`, `http_host_by_uid`,
-    `dns_answers`)."""
-    # nulls_equal: a frame without sensors (null) still joins by uid alone. The day's tables
-    # are first cut to this conn's keys (a hash table of the conn's keys, not of the day's).
-    keys = conn.select(KEY).unique()
-    sni = sni.join(keys, on=KEY, how="semi", nulls_equal=True)
-    http_host = http_host.join(keys, on=KEY, how="semi", nulls_equal=True)
-    out = conn.join(sni, on=KEY, how="left", nulls_equal=True, maintain_order="left").join(
-        http_host, on=KEY, how="left", nulls_equal=True, maintain_order="left"
-    )
+    """As `attribute_hostnames`, from the day's lookups (`sni_by_uid`, `http_host_by_uid`, or
+    their `UidLookup`s, and `dns_answers`, or the part of them covering conn's times)."""
+    out = key_hashes(conn)
+    for lookup, col in ((sni, "sni"), (http_host, "http_host")):
+        if isinstance(lookup, pl.DataFrame):
+            lookup = UidLookup(key_hashes(lookup).select("_k1", "_k2", col))
+        out = lookup.join(out).with_columns(pl.col(col).cast(pl.String))
+    out = out.drop("_k1", "_k2")
     need_dns = out.filter(pl.col("sni").is_null() & pl.col("http_host").is_null())
     pdns = passive_dns_from_answers(
         need_dns.select("_row", "ts", "id_orig_h", "id_resp_h"),

@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from assets.categorised.answer_window import AnswerWindow, chunk_answers, ordered_answers
 from assets.categorised.domains import registered_domains
 from assets.categorised.evidence import cert_by_uid, cert_subjects
 from assets.categorised.hostnames import (
-    KEY,
-    _first_per_uid,
-    dns_answer_rows,
     http_host_rows,
     normalised_column,
     sni_rows,
 )
+from assets.categorised.uid_lookup import UidLookup, first_per_key, key_hashes
 
 
 def _first_by(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
@@ -66,10 +65,12 @@ class NameCache:
 
 @dataclass
 class DayLookups:
-    sni: pl.DataFrame  # sensor, uid, sni
-    http_host: pl.DataFrame  # sensor, uid, http_host
+    sni: UidLookup  # (sensor, uid) -> sni
+    http_host: UidLookup  # (sensor, uid) -> http_host
     certs: pl.DataFrame  # uid, cert_org, cert_name
-    answers: pl.DataFrame  # client, ip, dns_ts, dns_name, ttl; sorted by dns_ts, dns_name
+    # client, ip, dns_ts, dns_name, ttl; sorted by dns_ts, dns_name: the whole day's, or the
+    # window read from the lake as the connections advance
+    answers: pl.DataFrame | AnswerWindow
     resolved: pl.DataFrame  # orig_h, _ascii, _resolved
     names: NameCache = field(default_factory=NameCache)
 
@@ -82,17 +83,30 @@ class DayLookups:
         b.add_http(http)
         return b.build()
 
+    def answers_for(self, ts: pl.Series) -> pl.DataFrame:
+        """The answers connections at the times `ts` can use (all they could of the day's)."""
+        lo, hi = ts.min(), ts.max()
+        if lo is None:
+            return _EMPTY_ANSWERS
+        if isinstance(self.answers, AnswerWindow):
+            return self.answers.between(lo, hi)
+        return self.answers
+
     @property
     def estimated_bytes(self) -> int:
-        frames = (self.sni, self.http_host, self.certs, self.answers, self.resolved)
+        frames = [self.sni, self.http_host, self.certs, self.resolved]
+        if isinstance(self.answers, pl.DataFrame):
+            frames.append(self.answers)
         return sum(f.estimated_size() for f in frames)
 
 
 class LookupBuilder:
     """Accumulates the reduced forms of ssl, http and dns chunks (any order of chunks of one
-    table is fine as long as it is the table's row order)."""
+    table is fine as long as it is the table's row order). `answers=False`: the dns chunks
+    give only the resolved pairs (the answers come from an `AnswerWindow`)."""
 
-    def __init__(self):
+    def __init__(self, answers: bool = True):
+        self._with_answers = answers
         self._sni: list[pl.DataFrame] = []
         self._http: list[pl.DataFrame] = []
         self._certs: list[pl.DataFrame] = []
@@ -100,55 +114,39 @@ class LookupBuilder:
         self._resolved: list[pl.DataFrame] = []
 
     def add_ssl(self, ssl: pl.DataFrame) -> None:
-        self._sni.append(_first_by(sni_rows(ssl), KEY))
+        self._sni.append(_hashed_firsts(sni_rows(ssl), "sni"))
         subjects = cert_subjects(ssl)
         self._certs.append(_first_by(subjects, ["uid"]))
 
     def add_http(self, http: pl.DataFrame) -> None:
-        self._http.append(_first_by(http_host_rows(http), KEY))
+        self._http.append(_hashed_firsts(http_host_rows(http), "http_host"))
 
     def add_dns(self, dns: pl.DataFrame) -> None:
-        answers = _compact_answers(dns_answer_rows(dns))
-        self._answers.append(answers.sort("dns_ts", "dns_name", maintain_order=True))
+        if self._with_answers:
+            self._answers.append(chunk_answers(dns))
         self._resolved.append(resolved_pairs(dns))
 
     def build(self) -> DayLookups:
         # the first row of a key over the day is the first among each chunk's first rows
-        sni = _first_per_uid(_concat(self._sni, sni_rows(_EMPTY_SSL)), "sni")
-        http = _first_per_uid(_concat(self._http, http_host_rows(_EMPTY_HTTP)), "http_host")
+        sni = UidLookup(first_per_key(_concat(self._sni, _EMPTY_FIRSTS["sni"]), "sni"))
+        http = UidLookup(
+            first_per_key(_concat(self._http, _EMPTY_FIRSTS["http_host"]), "http_host")
+        )
         certs = cert_by_uid(_concat(self._certs, cert_subjects(_EMPTY_SSL)))
-        answers = _sorted_answers(self._answers)
+        answers = ordered_answers(self._answers, _EMPTY_ANSWERS)
         resolved = (
             _concat(self._resolved, resolved_pairs(_EMPTY_DNS))
             .unique()
             .with_columns(_resolved=pl.lit(True))
         )
-        self.__init__()  # the partial frames are no longer needed
+        self.__init__(self._with_answers)  # the partial frames are no longer needed
         return DayLookups(sni, http, certs, answers, resolved)
 
 
-def _sorted_answers(chunks: list[pl.DataFrame]) -> pl.DataFrame:
-    """The day's answers by (dns_ts, dns_name), stable. Each chunk is sorted already; chunks
-    of a ts-ordered table that do not overlap in time (no tie at a border) are then in order
-    as they stand, without a sorted copy of the day. (Categorical text sorts lexically: the
-    order of the String sort.)"""
-    chunks = [c for c in chunks if c.height]
-    if not chunks:
-        return _compact_answers(dns_answer_rows(_EMPTY_DNS))
-    ordered = all(
-        a.get_column("dns_ts")[-1] < b.get_column("dns_ts")[0]
-        for a, b in zip(chunks, chunks[1:], strict=False)
-    )
-    answers = pl.concat(chunks, how="vertical", rechunk=False)
-    if not ordered:
-        answers = answers.sort("dns_ts", "dns_name", maintain_order=True)
-    return answers
-
-
-def _compact_answers(answers: pl.DataFrame) -> pl.DataFrame:
-    """Client, address and name as categorical codes (4 bytes a row instead of the text):
-    the answers are the biggest lookup, and their values repeat."""
-    return answers.with_columns(pl.col("client", "ip", "dns_name").cast(pl.Categorical))
+def _hashed_firsts(rows: pl.DataFrame, col: str) -> pl.DataFrame:
+    """ts, _k1, _k2 and `col` (categorical: names repeat) of each key's first row."""
+    rows = key_hashes(rows.with_columns(pl.col(col).cast(pl.Categorical)))
+    return first_per_key(rows, "ts", col)
 
 
 def _concat(frames: list[pl.DataFrame], empty: pl.DataFrame) -> pl.DataFrame:
@@ -184,3 +182,9 @@ _EMPTY_DNS = pl.DataFrame(
         "ttls": pl.List(pl.Float64),
     }
 )
+
+_EMPTY_ANSWERS = chunk_answers(_EMPTY_DNS)
+_EMPTY_FIRSTS = {
+    "sni": _hashed_firsts(sni_rows(_EMPTY_SSL), "sni"),
+    "http_host": _hashed_firsts(http_host_rows(_EMPTY_HTTP), "http_host"),
+}

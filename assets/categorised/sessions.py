@@ -178,7 +178,7 @@ def categorise_chunk(
         base,
         lookups.sni,
         lookups.http_host,
-        lookups.answers,
+        lookups.answers_for(base.get_column("ts")),
         ttl_grace_s=dns_ttl_grace_s,
         max_age_s=dns_max_age_s,
     ).rename({"id_orig_h": "orig_h", "id_resp_h": "resp_h"})
