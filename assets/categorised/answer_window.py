@@ -17,13 +17,15 @@ from collections.abc import Callable, Iterator
 
 import polars as pl
 
-from assets.categorised.hostnames import DNS_MAX_AGE_S, dns_answer_rows
+from assets.categorised.hostnames import DNS_MAX_AGE_S, dns_answer_rows, pair_code
 
 
 def compact_answers(answers: pl.DataFrame) -> pl.DataFrame:
-    """Client, address and name as categorical codes (4 bytes a row instead of the text):
-    the answers are the biggest lookup, and their values repeat."""
-    return answers.with_columns(pl.col("client", "ip", "dns_name").cast(pl.Categorical))
+    """Client, address and name as categorical codes (4 bytes a row instead of the text: the
+    answers are the biggest lookup, and their values repeat), and `_pair`: the (client,
+    address) pair as one integer, the key connections look answers up by."""
+    answers = answers.with_columns(pl.col("client", "ip", "dns_name").cast(pl.Categorical))
+    return answers.with_columns(_pair=pair_code(pl.col("client"), pl.col("ip")))
 
 
 def chunk_answers(dns: pl.DataFrame) -> pl.DataFrame:
@@ -31,20 +33,28 @@ def chunk_answers(dns: pl.DataFrame) -> pl.DataFrame:
     return compact_answers(dns_answer_rows(dns)).sort("dns_ts", "dns_name", maintain_order=True)
 
 
+def append_ordered(answers: pl.DataFrame, chunk: pl.DataFrame) -> pl.DataFrame:
+    """`answers` (sorted) followed by a sorted chunk, as the stable (dns_ts, dns_name) sort of
+    their concatenation: only the rows from the chunk's first time on are sorted again."""
+    if chunk.height == 0:
+        return answers
+    if answers.height == 0:
+        return chunk
+    first = chunk.get_column("dns_ts")[0]
+    if answers.get_column("dns_ts")[-1] < first:
+        return pl.concat([answers, chunk], how="vertical", rechunk=False)
+    cut = answers.get_column("dns_ts").search_sorted(first, side="left")
+    tail = pl.concat([answers.slice(cut), chunk], how="vertical")
+    tail = tail.sort("dns_ts", "dns_name", maintain_order=True)
+    return pl.concat([answers.slice(0, cut), tail], how="vertical", rechunk=False)
+
+
 def ordered_answers(chunks: list[pl.DataFrame], empty: pl.DataFrame) -> pl.DataFrame:
-    """The chunks' answers as the stable (dns_ts, dns_name) sort of their concatenation.
-    Each chunk is sorted already; chunks that do not overlap in time (no tie at a border)
-    are then in order as they stand, without a sorted copy."""
-    chunks = [c for c in chunks if c.height]
-    if not chunks:
-        return empty
-    ordered = all(
-        a.get_column("dns_ts")[-1] < b.get_column("dns_ts")[0]
-        for a, b in zip(chunks, chunks[1:], strict=False)
-    )
-    answers = pl.concat(chunks, how="vertical", rechunk=False)
-    if not ordered:
-        answers = answers.sort("dns_ts", "dns_name", maintain_order=True)
+    """The chunks' answers (each sorted) as the stable (dns_ts, dns_name) sort of their
+    concatenation."""
+    answers = empty
+    for chunk in chunks:
+        answers = append_ordered(answers, chunk)
     return answers
 
 
@@ -65,11 +75,11 @@ class AnswerWindow:
 
     def _restart(self) -> None:
         self._source = self._chunks()
-        self._held: list[pl.DataFrame] = []  # answers of the chunks read, in read order
+        self._held = self._empty  # the answers read and not let go of, sorted
         self._floor: dt.datetime | None = None  # everything at or after it is held
         self._read_to: dt.datetime | None = None  # last dns ts read
         self._done = False
-        self._whole = False  # a chunk came out of order: hold everything
+        self._whole = False  # a chunk came out of order: read everything
 
     def between(self, lo: dt.datetime, hi: dt.datetime) -> pl.DataFrame:
         start = lo - self._cap
@@ -77,13 +87,13 @@ class AnswerWindow:
             self._restart()
         while not self._done and (self._whole or self._read_to is None or self._read_to <= hi):
             self._read_next()
-        if not self._whole:
-            keep = [a for a in self._held if a.height and a.get_column("dns_ts")[-1] >= start]
-            if len(keep) < len(self._held):
-                self._held = keep
-                self._floor = start
-        answers = ordered_answers(self._held, self._empty)
-        return answers.filter(pl.col("dns_ts").is_between(start, hi))
+        times = self._held.get_column("dns_ts")
+        i = times.search_sorted(start, side="left")
+        j = times.search_sorted(hi, side="right")
+        if i > 0:  # later calls start no earlier (or the window starts again)
+            self._held, self._floor, j = self._held.slice(i), start, j - i
+            i = 0
+        return self._held.slice(i, j - i)
 
     def _read_next(self) -> None:
         dns = next(self._source, None)
@@ -95,6 +105,6 @@ class AnswerWindow:
         ts = dns.get_column("ts")
         first, last = ts.min(), ts.max()
         if not ts.is_sorted() or (self._read_to is not None and first < self._read_to):
-            self._whole = True  # not in time order: nothing can be let go of
+            self._whole = True  # not in time order: any later chunk may hold earlier times
         self._read_to = last if self._read_to is None else max(self._read_to, last)
-        self._held.append(chunk_answers(dns))
+        self._held = append_ordered(self._held, chunk_answers(dns))

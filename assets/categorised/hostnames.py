@@ -122,6 +122,12 @@ def passive_dns(
     )
 
 
+def pair_code(client: pl.Expr, ip: pl.Expr) -> pl.Expr:
+    """(client, address) as one UInt64 of their categorical codes (the same text has the same
+    code in every frame: polars' categories are global)."""
+    return client.to_physical().cast(pl.UInt64) * (1 << 32) + ip.to_physical().cast(pl.UInt64)
+
+
 def passive_dns_from_answers(
     conns: pl.DataFrame,
     answers: pl.DataFrame,
@@ -133,19 +139,23 @@ def passive_dns_from_answers(
     connection is looked up on its own, so any subset of the day's connections gets the
     answers the whole day would."""
     left = conns.select("_row", "ts", client="id_orig_h", ip="id_resp_h").sort("ts")
-    if answers.schema["client"] == pl.Categorical:  # the day's compact lookups
-        left = left.with_columns(pl.col("client", "ip").cast(pl.Categorical))
     if answers.height == 0 or left.height == 0:
         return left.select("_row", dns_name=pl.lit(None, dtype=pl.String))
-    # only the answers to these connections' (client, address) pairs: a chunk of a day then
-    # hashes its own pairs, not the day's answers (same rows out: the asof join is by pair)
-    pairs = left.select("client", "ip").unique()
-    answers = answers.join(pairs, on=["client", "ip"], how="semi", maintain_order="left")
+    if "_pair" in answers.columns:  # the day's compact lookups: pairs as integer codes
+        left = left.with_columns(pl.col("client", "ip").cast(pl.Categorical))
+        left = left.with_columns(_pair=pair_code(pl.col("client"), pl.col("ip")))
+        by: list[str] = ["_pair"]
+        # only the answers to these connections' pairs (same rows out: the asof is by pair)
+        answers = answers.filter(pl.col("_pair").is_in(left.get_column("_pair").implode()))
+    else:
+        by = ["client", "ip"]
+        pairs = left.select(by).unique()
+        answers = answers.join(pairs, on=by, how="semi", maintain_order="left")
     hit = left.join_asof(
-        answers,
+        answers.select(*by, "dns_ts", "dns_name", "ttl"),
         left_on="ts",
         right_on="dns_ts",
-        by=["client", "ip"],
+        by=by,
         strategy="backward",
         check_sortedness=False,  # both sides sorted by time
     )
