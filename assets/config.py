@@ -11,6 +11,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LAKE = str(PROJECT_ROOT / "data_lake")
 MEMORY_BUDGET_ENV = "HERMIT_MEMORY_BUDGET"
+# local directory for a step's spill files (default: the system temporary directory)
+SPILL_DIR_ENV = "HERMIT_SPILL_DIR"
 # a 4 GiB worker (a small cloud instance, a Kubernetes pod's usual limit) less room for the
 # interpreter, Dagster and the page cache
 DEFAULT_MEMORY_BUDGET = "3GiB"

@@ -102,3 +102,41 @@ def test_a_suite_that_needs_the_whole_day_is_refused(monkeypatch):
             chunk_plan("t-mean")
     finally:
         chunk_plan.cache_clear()
+
+
+def test_uniqueness_is_judged_the_same_when_the_key_hashes_spill_to_disk(tables, monkeypatch):
+    """A day whose key hashes outgrow their share of the budget keeps them in files split by
+    hash: the duplicate across chunks is still found, and a clean day still passes."""
+    import assets.quality.chunked as chunked
+
+    valid = tables["conn"].valid
+    cases = _cases(valid)
+    whole = {name: _verdict(validate_frame(df, "validated.conn")) for name, df in cases.items()}
+    from assets.quality.key_ledger import KeyLedger
+
+    spilled = []
+
+    class TinyLedger(KeyLedger):  # a few rows in memory, then files
+        def __init__(self, memory_rows):
+            super().__init__(5)
+            spilled.append(self)
+
+    monkeypatch.setattr(chunked, "KeyLedger", TinyLedger)
+    for name, df in cases.items():
+        assert _verdict(_chunked(df, "validated.conn", 37)) == whole[name], name
+    assert any(ledger._files > 1 for ledger in spilled)
+
+
+def test_the_key_ledger_finds_the_same_repeats_in_memory_and_spilled(tmp_path, monkeypatch):
+    from assets.quality.key_ledger import KeyLedger
+
+    monkeypatch.setenv("HERMIT_SPILL_DIR", str(tmp_path))
+    values = pl.Series([5, None, 7, 5, 2**63 + 1, 9, None, 2**63 + 1, 7, 11], dtype=pl.UInt64)
+    found = []
+    for memory_rows in (10**6, 2):
+        ledger = KeyLedger(memory_rows)
+        for lo in range(0, values.len(), 3):
+            ledger.add(values.slice(lo, 3))
+        found.append(ledger.repeated().to_list())
+    assert found[0] == found[1] == [0, 2, 3, 4, 7, 8]
+    assert list(tmp_path.iterdir()) == []  # the spill files are gone with the verdict

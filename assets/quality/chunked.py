@@ -25,12 +25,17 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from assets import memory
 from assets.quality import suites
 from assets.quality.batching import _ROW_LOCAL, ROWS, _row_count_expectation, _unsafe_bounds
 from assets.quality.ge_runner import SuiteOutcome, _run_spec
+from assets.quality.key_ledger import KeyLedger
 
 __all__ = ["ChunkAudit", "ChunkPlan", "chunk_plan"]
 
+# (hash, position) pairs of a uniqueness ledger: 16 bytes a row, 5% of the budget in memory
+LEDGER_BYTES_PER_ROW = 16
+LEDGER_SHARE = 0.05
 _UNIQUE = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 _TABLE_LEVEL = ("expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list")
 
@@ -104,7 +109,9 @@ class ChunkAudit:
         self._held_rows = 0
         self._ran = False  # GE ran on at least one chunk
         self._failed: dict[str, dict] = {}  # one entry per failed expectation, first seen
-        self._hashes: list[list[pl.Series]] = [[] for _ in self.plan.unique]
+        # a hash ledger per uniqueness expectation, held in memory up to a share of the budget
+        ledger_rows = memory.chunk_rows(LEDGER_BYTES_PER_ROW, share=LEDGER_SHARE)
+        self._hashes = [KeyLedger(ledger_rows) for _ in self.plan.unique]
         self._day_columns = self.plan.day_columns
         self._day_parts: list[pl.DataFrame] = []
 
@@ -114,7 +121,7 @@ class ChunkAudit:
         if df.height == 0:
             return
         for i, exp in enumerate(self.plan.unique):
-            self._hashes[i].append(_key_hashes(df, exp))
+            self._hashes[i].add(_key_hashes(df, exp))
         if self._day_columns:
             self._day_parts.append(_compact(df, self._day_columns))
         self.rows += df.height
@@ -172,10 +179,7 @@ class ChunkAudit:
 
     def _judge_unique(self, reread) -> None:
         for i, exp in enumerate(self.plan.unique):
-            hashed = pl.concat(self._hashes[i]) if self._hashes[i] else _EMPTY
-            self._hashes[i] = []
-            positions = _repeated(hashed)
-            del hashed
+            positions = self._hashes[i].repeated()
             if positions.len() == 0:
                 continue
             if reread is None:
@@ -190,9 +194,6 @@ class ChunkAudit:
             candidates = pl.concat(picked)
             spec = {"name": f"{self.plan.suite} (repeats)", "expectations": [exp]}
             self._record(_run_spec(candidates, spec, f"{self.plan.suite}#unique{i}", "", None))
-
-
-_EMPTY = pl.Series([], dtype=pl.UInt64)
 
 
 def _compact(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
@@ -228,14 +229,3 @@ def _key_hashes(df: pl.DataFrame, exp: dict) -> pl.Series:
         else:
             keep = pl.any_horizontal(pl.col(c).is_not_null() for c in cols)
     return df.select(pl.when(keep).then(pl.struct(cols).hash())).to_series()
-
-
-def _repeated(hashed: pl.Series) -> pl.Series:
-    """Day positions of the rows whose (non-null) key hash occurs more than once."""
-    ordered = hashed.drop_nulls().sort()
-    twice = ordered.filter(ordered == ordered.shift(1))
-    del ordered
-    if twice.len() == 0:
-        return pl.Series([], dtype=pl.Int64)
-    hit = hashed.is_in(twice.unique().implode()).fill_null(False)
-    return hit.arg_true().cast(pl.Int64)
