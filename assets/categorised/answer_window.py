@@ -17,15 +17,20 @@ from collections.abc import Callable, Iterator
 
 import polars as pl
 
-from assets.categorised.hostnames import DNS_MAX_AGE_S, dns_answer_rows, pair_code
+from assets.categorised.hostnames import DNS_MAX_AGE_S, dns_answer_rows, pair_hashes
 
 
 def compact_answers(answers: pl.DataFrame) -> pl.DataFrame:
-    """Client, address and name as categorical codes (4 bytes a row instead of the text: the
-    answers are the biggest lookup, and their values repeat), and `_pair`: the (client,
-    address) pair as one integer, the key connections look answers up by."""
-    answers = answers.with_columns(pl.col("client", "ip", "dns_name").cast(pl.Categorical))
-    return answers.with_columns(_pair=pair_code(pl.col("client"), pl.col("ip")))
+    """The answers as the lookups keep them: the (client, address) pair as two 64-bit hashes
+    (`pair_hashes`, the key connections look answers up by) instead of its text, the name as
+    a categorical code (names repeat; addresses would not: every distinct connection address
+    cast to a categorical would stay in polars' process-wide categories)."""
+    return answers.select(
+        *pair_hashes(pl.col("client"), pl.col("ip")),
+        "dns_ts",
+        pl.col("dns_name").cast(pl.Categorical),
+        "ttl",
+    )
 
 
 def chunk_answers(dns: pl.DataFrame) -> pl.DataFrame:

@@ -122,10 +122,15 @@ def passive_dns(
     )
 
 
-def pair_code(client: pl.Expr, ip: pl.Expr) -> pl.Expr:
-    """(client, address) as one UInt64 of their categorical codes (the same text has the same
-    code in every frame: polars' categories are global)."""
-    return client.to_physical().cast(pl.UInt64) * (1 << 32) + ip.to_physical().cast(pl.UInt64)
+PAIR_KEY = ["_pair", "_pair2"]
+_PAIR_SEEDS = (0x646E7331, 0x646E7332)
+
+
+def pair_hashes(client: pl.Expr, ip: pl.Expr) -> list[pl.Expr]:
+    """(client, address) as two independently seeded 64-bit hashes: a wrong match needs both
+    to collide (about 1e-26 for a day's pairs)."""
+    pair = pl.struct(client.cast(pl.String), ip.cast(pl.String))
+    return [pair.hash(seed).alias(name) for seed, name in zip(_PAIR_SEEDS, PAIR_KEY, strict=True)]
 
 
 def passive_dns_from_answers(
@@ -141,10 +146,9 @@ def passive_dns_from_answers(
     left = conns.select("_row", "ts", client="id_orig_h", ip="id_resp_h").sort("ts")
     if answers.height == 0 or left.height == 0:
         return left.select("_row", dns_name=pl.lit(None, dtype=pl.String))
-    if "_pair" in answers.columns:  # the day's compact lookups: pairs as integer codes
-        left = left.with_columns(pl.col("client", "ip").cast(pl.Categorical))
-        left = left.with_columns(_pair=pair_code(pl.col("client"), pl.col("ip")))
-        by: list[str] = ["_pair"]
+    if "_pair" in answers.columns:  # the day's compact lookups: pairs as hashes
+        left = left.with_columns(pair_hashes(pl.col("client"), pl.col("ip")))
+        by = PAIR_KEY
         # only the answers to these connections' pairs (same rows out: the asof is by pair)
         answers = answers.filter(pl.col("_pair").is_in(left.get_column("_pair").implode()))
     else:

@@ -27,7 +27,11 @@ ASN_MMDB_ENV = "HERMIT_ASN_MMDB"
 _GEOIP2FAST_ASN_FILE = "geoip2fast-asn-ipv6.dat.gz"  # IPv4 + IPv6, country + ASN
 # geoip2fast answers these for reserved/private space or addresses no prefix covers
 _NO_ORG = {"", "<unknown>", "IANA.ORG"}
-_CACHE_LIMIT = 2_000_000
+# Bytes one cached answer takes (the address text, the tuple, the dict slot), and the share of
+# the memory budget the cache may hold: at 2M entries it held ~450 MB, growing with a big
+# day's distinct addresses.
+_CACHE_BYTES_PER_ENTRY = 250
+_CACHE_SHARE = 0.03
 _lock = threading.Lock()
 
 ASN_SCHEMA = {"remote_asn": pl.UInt32, "remote_org": pl.String}
@@ -43,12 +47,18 @@ class AsnSource:
 
     def answers(self, ips: list[str]) -> list[tuple[int | None, str | None]]:
         with _lock:
-            if len(self._cache) > _CACHE_LIMIT:
+            if len(self._cache) > _cache_limit():
                 self._cache.clear()
             missing = [ip for ip in ips if ip not in self._cache]
             for ip in missing:
                 self._cache[ip] = self._lookup(ip)
             return [self._cache[ip] for ip in ips]
+
+
+def _cache_limit() -> int:
+    from assets import memory
+
+    return memory.chunk_rows(_CACHE_BYTES_PER_ENTRY, share=_CACHE_SHARE)
 
 
 @lru_cache(maxsize=1)
