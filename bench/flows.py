@@ -82,31 +82,26 @@ def step_floor(raw: Path, out: Path) -> int:
 
 
 def step_validated(raw: Path, out: Path) -> tuple[int, dict]:
+    """The validated_flows asset's work for one day: read, validate, both GE suites on the
+    chunks and the staged partitions published."""
+    from assets.flows.day import stage_flows
     from assets.flows.raw import collect_flow_files
-    from assets.flows.transform import validate_flows
     from assets.lake import Lake
-    from assets.quality.ge_runner import validate_frame
 
     lake = Lake(str(out / "lake"), raw_root=str(raw))
     phases = {}
     t = time.perf_counter()
     files = collect_flow_files(lake, DAY, 1)
-    result = validate_flows(files, DAY, 1)
-    phases["read_validate"] = time.perf_counter() - t
-    t = time.perf_counter()
-    for frame, suite in (
-        (result.valid, "validated.flows"),
-        (result.quarantine, "quarantine.flows"),
-    ):
-        outcome = validate_frame(frame, suite, partition=DAY.isoformat())
+    staged = stage_flows(lake, DAY, files, 1)
+    phases["stage"] = time.perf_counter() - t
+    for outcome in (staged.valid_outcome, staged.quarantine_outcome):
         if not outcome.success:
             raise SystemExit(outcome.summary())
-    phases["great_expectations"] = time.perf_counter() - t
     t = time.perf_counter()
-    lake.write_partition("validated", "flows", DAY, result.valid)
-    lake.write_partition("quarantine", "flows", DAY, result.quarantine)
-    phases["write"] = time.perf_counter() - t
-    c = result.counts
+    staged.valid.publish()
+    staged.quarantine.publish()
+    phases["publish"] = time.perf_counter() - t
+    c = staged.counts
     assert (
         c["raw_records"]
         == c["valid"] + c["quarantined"] - c["from_later_folders"] + c["to_earlier_partitions"]
@@ -114,44 +109,32 @@ def step_validated(raw: Path, out: Path) -> tuple[int, dict]:
     return c["raw_records"], phases | {"quarantined": c["quarantined"]}
 
 
-def step_sessions(raw: Path, out: Path) -> tuple[int, dict]:
-    """The validated step's partition -> flow sessions -> categorised (no dns log)."""
-    from assets.categorised.flow_sessions import FLOW_INPUT_COLUMNS, flow_sessions
-    from assets.categorised.from_flows import categorise_flows
+def step_categorised(raw: Path, out: Path) -> tuple[int, dict]:
+    """The validated step's partition -> the categorised day (flow sessions merged and
+    categorised, the suite on the chunks), staged and published (no dns log)."""
+    from assets.categorised.day import stage_day
     from assets.lake import Lake
     from assets.reference.loaders import load_reference
 
     lake = Lake(str(out.parent / "validated" / "lake"), raw_root=str(raw))
     reference = load_reference()
-    phases = {}
     t = time.perf_counter()
-    flows = lake.read_partition("validated", "flows", DAY, FLOW_INPUT_COLUMNS)
-    phases["read"] = time.perf_counter() - t
-    t = time.perf_counter()
-    sessions = flow_sessions(flows).height
-    phases["flow_sessions"] = time.perf_counter() - t
-    t = time.perf_counter()
-    dns = lake.read_partition("validated", "dns", DAY)  # none: attribution by address only
-    result = categorise_flows(flows, dns if dns is not None else _empty_dns(), reference=reference)
-    phases["categorise_flows"] = time.perf_counter() - t
-    assert result.sessions.get_column("flows").sum() == flows.height
-    return flows.height, phases | {"sessions": sessions}
-
-
-def _empty_dns():
-    import polars as pl
-
-    from assets.validated.schemas import VALIDATED_SCHEMAS
-
-    return pl.DataFrame(schema=VALIDATED_SCHEMAS["dns"])
+    staged = stage_day(lake, DAY, reference)
+    assert staged is not None
+    phases = {"stage": time.perf_counter() - t}
+    staged.writer.publish()
+    records = staged.result.sources["validated_flows"]
+    assert records == lake.partition_rows("validated", "flows", DAY)
+    sessions = staged.result.sources["sessions_flow"]
+    return records, phases | {"sessions": sessions}
 
 
 STEPS = {"floor": lambda raw, out: (step_floor(raw, out), {}), "validated": step_validated}
-STEPS["sessions"] = step_sessions
+STEPS["categorised"] = step_categorised
 
 
 def child(step: str, raw: Path, out: Path, result: Path) -> None:
-    if step == "validated":
+    if step in ("validated", "categorised"):
         import assets.quality.ge_runner  # noqa: F401  (imported before the clock starts)
 
     t = time.perf_counter()
@@ -172,6 +155,7 @@ def run(step: str, raw: Path, work: Path) -> dict:
         raise SystemExit(f"step {step} failed")
     data = json.loads(result.read_text())
     data["peak_mib"] = usage.ru_maxrss / 1024
+    data["cpu_s"] = usage.ru_utime + usage.ru_stime
     return data
 
 
@@ -182,31 +166,41 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, action="append", help="flows in the day (repeatable)")
     ap.add_argument("--work", help="scratch directory (default: a temporary one)")
+    ap.add_argument(
+        "--steps",
+        default="floor,validated,categorised",
+        help="steps to run, in order (categorised reads the validated step's partition)",
+    )
     args = ap.parse_args()
+    names = {
+        "floor": "floor (read CSV, write Parquet)",
+        "validated": "validated:flows",
+        "categorised": "categorised (flows only)",
+    }
     results = []
     for records in args.records or [1_000_000]:
         work = Path(args.work or tempfile.mkdtemp(prefix="hermit-flows-bench-"))
         raw = work / "raw"
-        t = time.perf_counter()
-        generate(raw, records)
-        print(f"generated {records:,} flows in {time.perf_counter() - t:.1f} s", flush=True)
-        floor = run("floor", raw, work)
-        valid = run("validated", raw, work)
-        sessions = run("sessions", raw, work)
-        for name, r in (
-            ("floor (read CSV, write Parquet)", floor),
-            ("validated:flows", valid),
-            ("categorised:flow sessions", sessions),
-        ):
+        marker = work / f"generated-{records}"
+        if not marker.exists():  # a --work directory keeps its day for the next run
+            shutil.rmtree(raw, ignore_errors=True)
+            t = time.perf_counter()
+            generate(raw, records)
+            marker.touch()
+            print(f"generated {records:,} flows in {time.perf_counter() - t:.1f} s", flush=True)
+        done = {step: run(step, raw, work) for step in args.steps.split(",")}
+        for step, r in done.items():
             line = {
                 "records": records,
-                "step": name,
+                "step": names[step],
                 "seconds": round(r["seconds"], 2),
+                "cpu_s": round(r["cpu_s"], 1),
                 "rows_per_s": round(r["rows"] / r["seconds"]),
                 "peak_mib": round(r["peak_mib"]),
-                "x_floor": round(r["seconds"] / floor["seconds"], 2),
                 **r["info"],
             }
+            if "floor" in done:
+                line["x_floor"] = round(r["seconds"] / done["floor"]["seconds"], 2)
             results.append(line)
             print(json.dumps(line), flush=True)
         if not args.work:

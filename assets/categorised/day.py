@@ -97,7 +97,8 @@ def categorise_day(
     chunk, passing each sessions chunk to `sink` (Zeek rows in conn order, then flow rows);
     None when the day cannot be built (`day_inputs.day_sources` says why)."""
     from assets.categorised.day_inputs import day_sources
-    from assets.categorised.flow_sessions import FLOW_INPUT_COLUMNS, flow_sessions
+    from assets.categorised.flow_buckets import DaySessions
+    from assets.categorised.flow_sessions import FLOW_INPUT_COLUMNS
 
     has_conn, has_flows, why = day_sources(lake, day)
     if why is not None:
@@ -125,15 +126,13 @@ def categorise_day(
             take(categorise_chunk(conn, lookups, reference=reference), "zeek")
     if has_flows:
         # A connection's flow records may lie anywhere in the day (two directions, timeout
-        # pieces), so they are merged over the whole day; the sessions are then categorised
-        # in chunks like conn.
-        flows = lake.read_partition("validated", "flows", day, FLOW_INPUT_COLUMNS)
-        counts["validated_flows"] = 0 if flows is None else flows.height
-        merged = flow_sessions(flows) if flows is not None and flows.height else None
-        del flows
-        for offset in range(0, 0 if merged is None else merged.height, rows):
-            take(categorise_chunk(merged.slice(offset, rows), lookups, reference=reference), "flow")
-        del merged
+        # pieces): they are merged bucket by bucket of connection keys, the sessions handed
+        # on in start order and categorised in chunks like conn.
+        records = iter_partition(lake, "validated", "flows", day, FLOW_INPUT_COLUMNS, rows)
+        merged = DaySessions(records or (), day, rows)
+        for sessions in merged:
+            take(categorise_chunk(sessions, lookups, reference=reference), "flow")
+        counts["validated_flows"] = merged.records_read
     if out.chunks == 0:  # an empty day still gets its (empty, typed) partition
         sink(_empty_sessions())
     out.stats = stats.result()

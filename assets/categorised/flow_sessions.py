@@ -26,6 +26,7 @@ __all__ = [
     "FLOW_INPUT_COLUMNS",
     "FLOW_SESSION_COLUMNS",
     "GAP_TOLERANCE_S",
+    "PORTED",
     "flow_sessions",
     "scaled_counts",
 ]
@@ -38,7 +39,7 @@ __all__ = [
 GAP_TOLERANCE_S = {"tcp": 300.0, "udp": 60.0, "icmp": 60.0, "unknown_transport": 60.0}
 
 _PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}  # ICMPv6 is icmp, as in Zeek
-_PORTED = (6, 17, 132)  # protocols whose records carry real ports (sctp keeps them too)
+PORTED = (6, 17, 132)  # protocols whose records carry real ports (sctp keeps them too)
 _FIN, _SYN, _RST, _ACK = 1, 2, 4, 16
 _ECHO_REQUESTS = (8, 128)  # ICMP / ICMPv6 echo request types
 
@@ -137,7 +138,7 @@ def flow_sessions(flows: pl.DataFrame) -> pl.DataFrame:
     ``flows`` counts them, so ``flow_sessions(f)["flows"].sum() == f.height``."""
     if flows.height == 0:
         return pl.DataFrame(schema=FLOW_SESSION_COLUMNS)
-    ported = pl.col("protocol").is_in(_PORTED)
+    ported = pl.col("protocol").is_in(PORTED)
     missing = [c for c in FLOW_INPUT_COLUMNS if c not in flows.columns]
     if missing:
         raise ValueError(f"flow records lack columns {missing}")
@@ -261,7 +262,7 @@ def flow_sessions(flows: pl.DataFrame) -> pl.DataFrame:
     s = _decoded(s, "_ec", names, "exporter")
     both = pl.col("lo_start").is_not_null() & pl.col("hi_start").is_not_null()
     sampled = pl.col("sampling_rate").fill_null(1) > 1
-    port_rule = pl.col("protocol").is_in(_PORTED) & (pl.col("_lo_p") != pl.col("_hi_p"))
+    port_rule = pl.col("protocol").is_in(PORTED) & (pl.col("_lo_p") != pl.col("_hi_p"))
     lo_first = (
         pl.when(pl.col("lo_syn") != pl.col("hi_syn"))
         .then(pl.col("lo_syn"))
@@ -285,7 +286,7 @@ def flow_sessions(flows: pl.DataFrame) -> pl.DataFrame:
         a, b = (lo_col, hi_col) if orig else (hi_col, lo_col)
         return pl.when(pl.col("_lo_orig")).then(pl.col(a)).otherwise(pl.col(b))
 
-    icmp = ~pl.col("protocol").is_in(_PORTED)
+    icmp = ~pl.col("protocol").is_in(PORTED)
     # ICMP as Zeek logs it: orig_p is the initiator's message type, resp_p its code
     orig_p = pl.when(icmp).then(
         pl.coalesce(pick("lo_type", "hi_type", orig=True), pick("hi_type", "lo_type", orig=True))

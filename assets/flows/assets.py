@@ -46,8 +46,8 @@ QUARANTINE_KEY = dg.AssetKey(["quarantine", "flows"])
     pool="hermit_lake",
 )
 def validated_flows(context: dg.AssetExecutionContext, lake: LakeResource):
+    from assets.flows.day import stage_flows
     from assets.flows.raw import collect_flow_files
-    from assets.flows.transform import validate_flows
     from assets.validated.volume import DayVolumes
 
     store = lake.get()
@@ -65,11 +65,12 @@ def validated_flows(context: dg.AssetExecutionContext, lake: LakeResource):
     with step:
         for day in partition_days(context):
             files = collect_flow_files(store, day, lateness)
-            result = validate_flows(files, day, lateness)
-            counts = dict(result.counts)
+            # written chunk by chunk into staged partitions, audited on the same chunks
+            staged = stage_flows(store, day, files, lateness)
+            counts = dict(staged.counts)
             counts["raw_files"] = len(files)
             context.log.info(f"flows {day}: {counts}")
-            volume = volumes.finding(day, len(files), result.valid.height)
+            volume = volumes.finding(day, len(files), counts["valid"])
             step.add_day(
                 day,
                 [
@@ -77,18 +78,22 @@ def validated_flows(context: dg.AssetExecutionContext, lake: LakeResource):
                         VALID_KEY,
                         "validated",
                         "flows",
-                        result.valid,
+                        None,
                         "validated.flows",
                         counts,
                         findings={VOLUME_CHECK: volume},
+                        staged=staged.valid,
+                        outcome=staged.valid_outcome,
                     ),
                     Output(
                         QUARANTINE_KEY,
                         "quarantine",
                         "flows",
-                        result.quarantine,
+                        None,
                         "quarantine.flows",
-                        {"quarantined": result.quarantine.height},
+                        {"quarantined": counts["quarantined"]},
+                        staged=staged.quarantine,
+                        outcome=staged.quarantine_outcome,
                     ),
                 ],
             )
