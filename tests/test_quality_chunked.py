@@ -102,3 +102,55 @@ def test_a_suite_that_needs_the_whole_day_is_refused(monkeypatch):
             chunk_plan("t-mean")
     finally:
         chunk_plan.cache_clear()
+
+
+def _witness_cases(valid: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    row = pl.int_range(pl.len())
+    cases = _cases(valid)
+    cases["nan duration"] = valid.with_columns(
+        pl.when(row == 3).then(float("nan")).otherwise(pl.col("duration")).alias("duration")
+    )
+    cases["negative bytes late"] = valid.with_columns(
+        pl.when(row == valid.height - 2)
+        .then(-5)
+        .otherwise(pl.col("orig_bytes"))
+        .alias("orig_bytes")
+    )
+    cases["unknown proto"] = valid.with_columns(
+        pl.when(row == 7).then(pl.lit("sctp?")).otherwise(pl.col("proto")).alias("proto")
+    )
+    cases["null ts"] = valid.with_columns(
+        pl.when(row == 1).then(None).otherwise(pl.col("ts")).alias("ts")
+    )
+    return cases
+
+
+def test_witness_rows_judge_as_the_chunks_rows(tables, monkeypatch):
+    """The day's verdict and failure reports from witness rows are those of GE on every
+    held batch of rows (the route without witnesses)."""
+    import assets.quality.chunked as chunked
+
+    valid = tables["conn"].valid
+    got = {name: _chunked(f, "validated.conn", 17) for name, f in _witness_cases(valid).items()}
+    monkeypatch.setattr(chunked, "witness_columns", lambda spec: None)
+    for name, frame in _witness_cases(valid).items():
+        held = _chunked(frame, "validated.conn", 17)
+        assert (got[name].success, got[name].failed) == (held.success, held.failed), name
+    assert not got["unknown proto"].success and not got["negative bytes late"].success
+
+
+def test_witnesses_of_a_chunk():
+    from assets.quality.witness import witnesses
+
+    df = pl.DataFrame(
+        {
+            "a": [3.0, float("nan"), None, -1.0, 7.5],
+            "b": ["x", "y", "x", "z", "y"],
+            "c": [5, 1, 9, 2, 2],
+        }
+    )
+    w = witnesses(df, {"a": "range", "b": "set", "c": "range"})
+    assert w.height == 4
+    assert sorted(w["a"].drop_nulls().drop_nans().to_list()) == [-1.0, 7.5]
+    assert w["a"].null_count() == 1 and w["a"].is_nan().sum() == 1
+    assert set(w["b"]) == {"x", "y", "z"} and set(w["c"]) == {1, 9}
