@@ -33,6 +33,7 @@ from assets.quality import suites
 from assets.quality.batching import _ROW_LOCAL, ROWS, _row_count_expectation, _unsafe_bounds
 from assets.quality.ge_runner import SuiteOutcome, _run_spec
 from assets.quality.witness import NoWitness, witness_columns, witnesses
+from assets.repeats import RepeatFinder
 
 __all__ = ["ChunkAudit", "ChunkPlan", "chunk_plan"]
 
@@ -109,7 +110,10 @@ class ChunkAudit:
         self._held_rows = 0
         self._ran = False  # GE ran on at least one chunk
         self._failed: dict[str, dict] = {}  # one entry per failed expectation, first seen
-        self._hashes: list[list[pl.Series]] = [[] for _ in self.plan.unique]
+        self._hashes = [
+            RepeatFinder(_HASHES_HELD_BATCHES * audit_rows, f"audit-{i}")
+            for i in range(len(self.plan.unique))
+        ]
         self._day_columns = self.plan.day_columns
         self._day_parts: list[pl.DataFrame] = []
         self._read = suites.referenced_columns(self.plan.chunk)
@@ -126,7 +130,7 @@ class ChunkAudit:
         if df.height == 0:
             return
         for i, exp in enumerate(self.plan.unique):
-            self._hashes[i].append(_key_hashes(df, exp))
+            self._hashes[i].add(_key_hashes(df, exp))
         if self._day_columns:
             self._day_parts.append(_compact(df, self._day_columns))
         self.rows += df.height
@@ -212,10 +216,8 @@ class ChunkAudit:
 
     def _judge_unique(self, reread) -> None:
         for i, exp in enumerate(self.plan.unique):
-            hashed = pl.concat(self._hashes[i]) if self._hashes[i] else _EMPTY
-            self._hashes[i] = []
-            positions = _repeated(hashed)
-            del hashed
+            positions = self._hashes[i].repeated().cast(pl.Int64)
+            self._hashes[i].close()
             if positions.len() == 0:
                 continue
             if reread is None:
@@ -232,7 +234,8 @@ class ChunkAudit:
             self._record(_run_spec(candidates, spec, f"{self.plan.suite}#unique{i}", "", None))
 
 
-_EMPTY = pl.Series([], dtype=pl.UInt64)
+# Uniqueness hashes held in memory, in audit batches, before they move to local files.
+_HASHES_HELD_BATCHES = 4
 
 
 def _batch_sizes(heights: list[int], audit_rows: int) -> list[int]:
@@ -296,14 +299,3 @@ def _key_hashes(df: pl.DataFrame, exp: dict) -> pl.Series:
         else:
             keep = pl.any_horizontal(pl.col(c).is_not_null() for c in cols)
     return df.select(pl.when(keep).then(pl.struct(cols).hash())).to_series()
-
-
-def _repeated(hashed: pl.Series) -> pl.Series:
-    """Day positions of the rows whose (non-null) key hash occurs more than once."""
-    ordered = hashed.drop_nulls().sort()
-    twice = ordered.filter(ordered == ordered.shift(1))
-    del ordered
-    if twice.len() == 0:
-        return pl.Series([], dtype=pl.Int64)
-    hit = hashed.is_in(twice.unique().implode()).fill_null(False)
-    return hit.arg_true().cast(pl.Int64)

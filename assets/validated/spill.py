@@ -20,7 +20,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-SPILL_DIR_ENV = "HERMIT_SPILL_DIR"
+from assets.repeats import SPILL_DIR_ENV
+
 # Rows of a spill batch: small enough for a range query to skip most of a run.
 _BATCH_ROWS = 32_768
 
