@@ -52,7 +52,7 @@ from assets.validated.schemas import (
     ZEEK_FIELDS,
 )
 from assets.validated.segments import batch_key, joined, read_ahead
-from assets.validated.spill import Spill, windows
+from assets.validated.spill import Spill, in_order, windows
 from assets.zeek.convert import REASON, convert
 from assets.zeek.names import is_rotated, log_name
 from assets.zeek.records import LINE, SOURCE, Segment
@@ -377,7 +377,9 @@ def _write_valid(day_fold: _DayFold, out: Sink, rows: int) -> int:
         frame = day_fold.valid.select(None if whole else cond, key_range=(low, high))
         if frame is None or frame.height == 0:
             continue
-        frame = frame.sort("ts", _SEQ, nulls_last=False).select(list(day_fold.schema))
+        if not in_order(frame, ["ts", _SEQ]):
+            frame = frame.sort("ts", _SEQ, nulls_last=False)
+        frame = frame.select(list(day_fold.schema))
         out.write(frame)
         written += frame.height
         del frame
