@@ -70,7 +70,12 @@ def witnesses(df: pl.DataFrame, need: dict[str, str]) -> pl.DataFrame:
             continue  # GE fails the expectation on any frame without the column
         columns[col] = _column_witnesses(df.get_column(col), what)
     height = max((s.len() for s in columns.values()), default=0)
-    return pl.DataFrame([_pad(s, height) for s in columns.values()])
+    # rebuilt from their values: a slice or a gather of the chunk's column would keep the
+    # whole chunk's buffers alive as long as the day's witnesses are (measured: +1.5 GiB
+    # at 10M conn records)
+    return pl.DataFrame(
+        [pl.Series(s.name, _pad(s, height).to_list(), dtype=s.dtype) for s in columns.values()]
+    )
 
 
 def _column_witnesses(s: pl.Series, what: str) -> pl.Series:
