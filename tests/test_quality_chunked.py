@@ -104,39 +104,53 @@ def test_a_suite_that_needs_the_whole_day_is_refused(monkeypatch):
         chunk_plan.cache_clear()
 
 
-def test_uniqueness_is_judged_the_same_when_the_key_hashes_spill_to_disk(tables, monkeypatch):
-    """A day whose key hashes outgrow their share of the budget keeps them in files split by
-    hash: the duplicate across chunks is still found, and a clean day still passes."""
+def _witness_cases(valid: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    row = pl.int_range(pl.len())
+    cases = _cases(valid)
+    cases["nan duration"] = valid.with_columns(
+        pl.when(row == 3).then(float("nan")).otherwise(pl.col("duration")).alias("duration")
+    )
+    cases["negative bytes late"] = valid.with_columns(
+        pl.when(row == valid.height - 2)
+        .then(-5)
+        .otherwise(pl.col("orig_bytes"))
+        .alias("orig_bytes")
+    )
+    cases["unknown proto"] = valid.with_columns(
+        pl.when(row == 7).then(pl.lit("sctp?")).otherwise(pl.col("proto")).alias("proto")
+    )
+    cases["null ts"] = valid.with_columns(
+        pl.when(row == 1).then(None).otherwise(pl.col("ts")).alias("ts")
+    )
+    return cases
+
+
+def test_witness_rows_judge_as_the_chunks_rows(tables, monkeypatch):
+    """The day's verdict and failure reports from witness rows are those of GE on every
+    held batch of rows (the route without witnesses)."""
     import assets.quality.chunked as chunked
 
     valid = tables["conn"].valid
-    cases = _cases(valid)
-    whole = {name: _verdict(validate_frame(df, "validated.conn")) for name, df in cases.items()}
-    from assets.quality.key_ledger import KeyLedger
-
-    spilled = []
-
-    class TinyLedger(KeyLedger):  # a few rows in memory, then files
-        def __init__(self, memory_rows):
-            super().__init__(5)
-            spilled.append(self)
-
-    monkeypatch.setattr(chunked, "KeyLedger", TinyLedger)
-    for name, df in cases.items():
-        assert _verdict(_chunked(df, "validated.conn", 37)) == whole[name], name
-    assert any(ledger._files > 1 for ledger in spilled)
+    got = {name: _chunked(f, "validated.conn", 17) for name, f in _witness_cases(valid).items()}
+    monkeypatch.setattr(chunked, "witness_columns", lambda spec: None)
+    for name, frame in _witness_cases(valid).items():
+        held = _chunked(frame, "validated.conn", 17)
+        assert (got[name].success, got[name].failed) == (held.success, held.failed), name
+    assert not got["unknown proto"].success and not got["negative bytes late"].success
 
 
-def test_the_key_ledger_finds_the_same_repeats_in_memory_and_spilled(tmp_path, monkeypatch):
-    from assets.quality.key_ledger import KeyLedger
+def test_witnesses_of_a_chunk():
+    from assets.quality.witness import witnesses
 
-    monkeypatch.setenv("HERMIT_SPILL_DIR", str(tmp_path))
-    values = pl.Series([5, None, 7, 5, 2**63 + 1, 9, None, 2**63 + 1, 7, 11], dtype=pl.UInt64)
-    found = []
-    for memory_rows in (10**6, 2):
-        ledger = KeyLedger(memory_rows)
-        for lo in range(0, values.len(), 3):
-            ledger.add(values.slice(lo, 3))
-        found.append(ledger.repeated().to_list())
-    assert found[0] == found[1] == [0, 2, 3, 4, 7, 8]
-    assert list(tmp_path.iterdir()) == []  # the spill files are gone with the verdict
+    df = pl.DataFrame(
+        {
+            "a": [3.0, float("nan"), None, -1.0, 7.5],
+            "b": ["x", "y", "x", "z", "y"],
+            "c": [5, 1, 9, 2, 2],
+        }
+    )
+    w = witnesses(df, {"a": "range", "b": "set", "c": "range"})
+    assert w.height == 4
+    assert sorted(w["a"].drop_nulls().drop_nans().to_list()) == [-1.0, 7.5]
+    assert w["a"].null_count() == 1 and w["a"].is_nan().sum() == 1
+    assert set(w["b"]) == {"x", "y", "z"} and set(w["c"]) == {1, 9}

@@ -94,21 +94,6 @@ def key_hashes(records: pl.DataFrame, keys: list[str]) -> pl.Series:
 _HASH_MIX = 0x100000001B3  # an odd multiplier (FNV-1a's 64-bit prime)
 
 
-def repeated(hashed: pl.Series) -> pl.Series:
-    """Positions (UInt64, ascending) of the hashes that occur more than once.
-
-    A sort of 8-byte values and one comparison of neighbours: the common case (no repeat)
-    costs no hash table over the day."""
-    if hashed.len() < 2:
-        return pl.Series([], dtype=pl.UInt64)
-    ordered = hashed.sort()
-    twice = ordered.filter(ordered == ordered.shift(1))
-    del ordered
-    if twice.len() == 0:
-        return pl.Series([], dtype=pl.UInt64)
-    return hashed.is_in(twice.unique().implode()).arg_true().cast(pl.UInt64)
-
-
 def duplicate_rows(
     duplicates: pl.DataFrame, position: str, parts: list[Part], fields: dict[str, str]
 ) -> pl.DataFrame:

@@ -20,7 +20,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-SPILL_DIR_ENV = "HERMIT_SPILL_DIR"
+from assets.config import SPILL_DIR_ENV
+
 # Rows of a spill batch: small enough for a range query to skip most of a run.
 _BATCH_ROWS = 32_768
 
@@ -67,7 +68,7 @@ class Spill:
         self._write(df)
 
     def _write(self, df: pl.DataFrame) -> None:
-        if self.order:
+        if self.order and not in_order(df, self.order):
             df = df.sort(self.order, maintain_order=True)
         if self._dir is None:
             base = os.environ.get(SPILL_DIR_ENV) or None
@@ -139,6 +140,20 @@ class Spill:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def in_order(df: pl.DataFrame, order: list[str]) -> bool:
+    """Whether `df` is already sorted by the `order` columns (ascending, without nulls): a
+    log written in time order (ssl, http) needs no sort, and checking costs one pass."""
+    if df.height < 2:
+        return True
+    if any(df.get_column(c).null_count() for c in order):
+        return False
+    ok = pl.lit(True)
+    for c in reversed(order):  # row i >= row i-1, lexicographically over `order`
+        this, prev = pl.col(c), pl.col(c).shift(1)
+        ok = (this > prev) | ((this == prev) & ok)
+    return bool(df.select(ok.slice(1).all()).item())
 
 
 def _outside(first, last, low, high) -> bool:

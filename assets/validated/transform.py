@@ -34,13 +34,13 @@ import polars as pl
 
 from assets.memory import check_budget
 from assets.memory import chunk_rows as budget_chunk_rows
+from assets.repeats import RepeatFinder
 from assets.validated.fold import (
     Part,
     duplicate_rows,
     key_hashes,
     owned_rows,
     quarantine_rows,
-    repeated,
 )
 from assets.validated.raw_file import RawFile
 from assets.validated.schemas import (
@@ -52,7 +52,7 @@ from assets.validated.schemas import (
     ZEEK_FIELDS,
 )
 from assets.validated.segments import batch_key, joined, read_ahead
-from assets.validated.spill import Spill, windows
+from assets.validated.spill import Spill, in_order, windows
 from assets.zeek.convert import REASON, convert
 from assets.zeek.names import is_rotated, log_name
 from assets.zeek.records import LINE, SOURCE, Segment
@@ -159,8 +159,9 @@ def stream_partition(
     with (
         Spill(rows, ["ts", _SEQ], f"{table}-valid") as valid,
         Spill(rows, ["source_file", "line_number"], f"{table}-quarantine") as quarantined,
+        RepeatFinder(HASHES_HELD_CHUNKS * rows, f"{table}-keys") as keys,
     ):
-        day_fold = _DayFold(table, day, lateness_days, unrotated_days, valid, quarantined)
+        day_fold = _DayFold(table, day, lateness_days, unrotated_days, valid, quarantined, keys)
         day_fold.read(files, rows, workers)
         day_fold.add_duplicates()
         check_budget(f"validate {table} {day}")
@@ -177,14 +178,23 @@ class _DayFold:
     their key hashes and a histogram of their ts), flagged ones explained into the
     quarantine spill while their text is still at hand; nothing else of a file is kept."""
 
-    def __init__(self, table, day, lateness_days, unrotated_days, valid: Spill, quarantined: Spill):
+    def __init__(
+        self,
+        table,
+        day,
+        lateness_days,
+        unrotated_days,
+        valid: Spill,
+        quarantined: Spill,
+        keys: RepeatFinder,
+    ):
         self.table, self.day = table, day
         self.lateness_days, self.unrotated_days = lateness_days, unrotated_days
         self.fields, self.required = ZEEK_FIELDS[table], REQUIRED_FIELDS[table]
         self.schema = VALIDATED_SCHEMAS[table]
         self.valid, self.quarantined = valid, quarantined
         self.parts: list[Part] = []
-        self.hashes: list[pl.Series] = []
+        self.keys = keys  # the sound rows' key hashes, in seq order
         self.per_second = np.zeros(_SECONDS, dtype=np.int64)
         self.sources: dict[str | None, int] = {}  # quarantine rows per source file
         self.sensors: dict[str, int] = {}
@@ -296,7 +306,7 @@ class _DayFold:
         del kept
         self.seq += sound.height
         self.sensors[raw_file.sensor] = self.sensors.get(raw_file.sensor, 0) + sound.height
-        self.hashes.append(key_hashes(sound, DEDUP_KEYS[self.table]))
+        self.keys.add(key_hashes(sound, DEDUP_KEYS[self.table]))
         seconds = sound.select(
             ((pl.col("ts").dt.epoch("us") - _epoch_us(self.day)) // 1_000_000)
             .clip(0, _SECONDS - 1)
@@ -326,10 +336,8 @@ class _DayFold:
         """Find the sound rows whose key was seen before in the day (folder, file, line
         order) and quarantine them: 64-bit hashes of every key first, then only the rows
         whose hash repeats are compared exactly, so a hash collision never drops a record."""
-        hashed = pl.concat(self.hashes) if self.hashes else pl.Series([], dtype=pl.UInt64)
-        self.hashes = []
-        candidates = repeated(hashed)
-        del hashed
+        candidates = self.keys.repeated()
+        self.keys.close()
         if candidates.len() == 0:
             return
         keys = DEDUP_KEYS[self.table]
@@ -369,7 +377,9 @@ def _write_valid(day_fold: _DayFold, out: Sink, rows: int) -> int:
         frame = day_fold.valid.select(None if whole else cond, key_range=(low, high))
         if frame is None or frame.height == 0:
             continue
-        frame = frame.sort("ts", _SEQ, nulls_last=False).select(list(day_fold.schema))
+        if not in_order(frame, ["ts", _SEQ]):
+            frame = frame.sort("ts", _SEQ, nulls_last=False)
+        frame = frame.select(list(day_fold.schema))
         out.write(frame)
         written += frame.height
         del frame
@@ -412,5 +422,8 @@ def _write_quarantine(day_fold: _DayFold, out: Sink, rows: int) -> dict[str, int
     return by_reason
 
 
+# Key hashes held in memory, in chunks' worth of rows, before they move to local files (so a
+# day of any size finds its duplicates in bounded memory).
+HASHES_HELD_CHUNKS = 4
 # Rows of small segments converted together (bounds the raw text held before a conversion).
 SEGMENT_BATCH_ROWS = 200_000
