@@ -29,9 +29,16 @@ from assets.flows.readers import read_flow_file
 from assets.flows.schema import DEDUP_KEY, FLOWS_SCHEMA, QUARANTINE_SCHEMA, REASONS
 from assets.memory import check_budget
 from assets.memory import chunk_rows as budget_chunk_rows
-from assets.validated.fold import key_hashes, repeated
+from assets.repeats import RepeatFinder
+from assets.validated.fold import key_hashes
 from assets.validated.spill import Spill, windows
-from assets.validated.transform import RawFile, Sink, ValidationResult, _Collect
+from assets.validated.transform import (
+    HASHES_HELD_CHUNKS,
+    RawFile,
+    Sink,
+    ValidationResult,
+    _Collect,
+)
 
 # In-memory width of a sound flow row at its widest (typed row beside the file's raw text
 # and the output's copy): what a chunk of rows costs, for the memory budget.
@@ -75,8 +82,9 @@ def stream_flows(
     with (
         Spill(rows, ["start", _SEQ], "flows-valid") as valid,
         Spill(rows, ["source_file", "line_number"], "flows-quarantine") as quarantined,
+        RepeatFinder(HASHES_HELD_CHUNKS * rows, "flows-keys") as keys,
     ):
-        fold = _FlowFold(day, lateness_days, valid, quarantined)
+        fold = _FlowFold(day, lateness_days, valid, quarantined, keys)
         fold.read(files)
         fold.add_duplicates()
         check_budget(f"validate flows {day}")
@@ -94,13 +102,20 @@ class _FlowFold:
     their key hashes and a histogram of their start), flagged ones with their raw text into
     the quarantine spill; nothing else of a file is kept."""
 
-    def __init__(self, day: dt.date, lateness_days: int, valid: Spill, quarantined: Spill):
+    def __init__(
+        self,
+        day: dt.date,
+        lateness_days: int,
+        valid: Spill,
+        quarantined: Spill,
+        keys: RepeatFinder,
+    ):
         self.day, self.lateness_days = day, lateness_days
         self.valid, self.quarantined = valid, quarantined
         self.files: list[RawFile] = []
         self.file_formats: list[str | None] = []
         self.formats: dict[str, int] = {}
-        self.hashes: list[pl.Series] = []
+        self.keys = keys  # the sound rows' key hashes, in seq order
         self.per_second = np.zeros(_SECONDS, dtype=np.int64)
         self.sources: dict[str | None, int] = {}  # quarantine rows per source file
         self.duplicates = pl.Series(_SEQ, [], dtype=pl.UInt64)
@@ -155,7 +170,7 @@ class _FlowFold:
             return
         good = good.with_columns((pl.int_range(pl.len(), dtype=pl.UInt64) + self.seq).alias(_SEQ))
         self.seq += good.height
-        self.hashes.append(key_hashes(good, _KEY))
+        self.keys.add(key_hashes(good, _KEY))
         seconds = good.select(
             ((pl.col("start").dt.epoch("us") - _epoch_us(self.day)) // 1_000_000)
             .clip(0, _SECONDS - 1)
@@ -179,10 +194,7 @@ class _FlowFold:
         """Quarantine the sound rows whose key was seen before in the day (read order): 64-bit
         hashes of every key first, then only the rows whose hash repeats are compared
         exactly, so a hash collision never drops a record."""
-        hashed = pl.concat(self.hashes) if self.hashes else pl.Series([], dtype=pl.UInt64)
-        self.hashes = []
-        candidates = repeated(hashed)
-        del hashed
+        candidates = self.keys.repeated()
         if candidates.len() == 0:
             return
         wanted = [_SEQ, *_KEY, "__file", "line_number", "__index"]
