@@ -154,3 +154,45 @@ def test_witnesses_of_a_chunk():
     assert sorted(w["a"].drop_nulls().drop_nans().to_list()) == [-1.0, 7.5]
     assert w["a"].null_count() == 1 and w["a"].is_nan().sum() == 1
     assert set(w["b"]) == {"x", "y", "z"} and set(w["c"]) == {1, 9}
+
+
+def test_length_checks_are_judged_on_one_value_of_each_length(monkeypatch):
+    """A value-length expectation (the sessions' two-letter countries) has witnesses too: one
+    value per length, so a single three-letter value late in the day fails the day as GE on
+    the rows does, with the same report."""
+    import assets.quality.chunked as chunked
+    from assets.quality import suites
+    from assets.quality.witness import witness_columns, witnesses
+
+    spec = {
+        "name": "t-len",
+        "expectations": [
+            {
+                "type": "expect_column_value_lengths_to_equal",
+                "kwargs": {"column": "cc", "value": 2},
+            },
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "cc"}},
+        ],
+    }
+    assert witness_columns(spec) == {"cc": "length"}
+    w = witnesses(pl.DataFrame({"cc": ["KP", "CN", None, "USA", "JP"]}), {"cc": "length"})
+    assert sorted(w["cc"].drop_nulls().str.len_chars().to_list()) == [2, 3]
+    assert w["cc"].null_count() == 1
+
+    monkeypatch.setattr(suites, "load_suite_json", lambda name: spec)
+    chunk_plan.cache_clear()
+    try:
+        good = pl.DataFrame({"cc": ["KP", "CN", None, "RU"] * 30})
+        bad = pl.concat([good, pl.DataFrame({"cc": ["USA"]}), good])
+        got = {n: _chunked(f, "t-len", 11) for n, f in (("good", good), ("bad", bad))}
+        monkeypatch.setattr(chunked, "witness_columns", lambda spec: None)
+        for name, frame in (("good", good), ("bad", bad)):
+            held = _chunked(frame, "t-len", 11)
+            assert (got[name].success, got[name].failed) == (held.success, held.failed), name
+        assert not got["bad"].success
+        assert {f["expectation"] for f in got["bad"].failed} == {
+            "expect_column_value_lengths_to_equal",
+            "expect_column_values_to_not_be_null",
+        }
+    finally:
+        chunk_plan.cache_clear()

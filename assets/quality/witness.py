@@ -4,10 +4,11 @@ when it passes on the whole chunk, so GE can judge a day's chunks in one small r
 Each expectation here reads one column and judges each value on its own, so only the set of
 values of that column matters, not which row holds it: a column's witnesses are a present
 value, its minimum and maximum (a range check passes on every value exactly when it passes on
-those two), every distinct value (for set checks), a null and a NaN where the chunk has one
-(GE's pandas engine counts NaN as missing). Columns are padded to one height by repeating a
-witness, which changes no verdict. Anything else (multi-column, regex, lengths, a
-`row_condition`) has no witness here: `witness_columns` refuses such a suite.
+those two), every distinct value (for set checks), one value of each length (for length
+checks), a null and a NaN where the chunk has one (GE's pandas engine counts NaN as missing).
+Columns are padded to one height by repeating a witness, which changes no verdict. Anything
+else (multi-column, regex, a `row_condition`) has no witness here: `witness_columns` refuses
+such a suite.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ _TABLE_LEVEL = frozenset(
 _PRESENCE = frozenset({"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"})
 _RANGE = "expect_column_values_to_be_between"
 _SETS = frozenset({"expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set"})
+_LENGTHS = frozenset(
+    {"expect_column_value_lengths_to_equal", "expect_column_value_lengths_to_be_between"}
+)
 # Distinct values a set-checked column may have in a chunk before its witnesses stop being
 # few (the chunk is then judged by GE on its rows, as without witnesses).
 MAX_DISTINCT = 4_096
@@ -35,7 +39,9 @@ def witness_columns(spec: dict) -> dict[str, str] | None:
     """Column -> what its witnesses must show ("presence", "range" or "set"), or None when
     some expectation of `spec` cannot be judged on witnesses."""
     need: dict[str, str] = {}
-    rank = {"presence": 0, "range": 1, "set": 2}  # each one's witnesses cover those before
+    # each one's witnesses cover those before it (range and length never meet: a range check
+    # needs numbers or times, a length check text)
+    rank = {"presence": 0, "range": 1, "length": 1, "set": 2}
     for exp in spec.get("expectations", []):
         kind, kwargs = exp["type"], exp.get("kwargs") or {}
         if kwargs.get("row_condition") or kwargs.get("mostly") is not None:
@@ -54,7 +60,11 @@ def witness_columns(spec: dict) -> dict[str, str] | None:
             kind_need = "range"
         elif kind in _SETS:
             kind_need = "set"
+        elif kind in _LENGTHS:
+            kind_need = "length"
         else:
+            return None
+        if {kind_need, need.get(col)} == {"range", "length"}:
             return None
         need[col] = max(kind_need, need.get(col, kind_need), key=rank.__getitem__)
     return need
@@ -92,6 +102,11 @@ def _column_witnesses(s: pl.Series, what: str) -> pl.Series:
         picked = present.unique(maintain_order=True)
         if picked.len() > MAX_DISTINCT:
             raise NoWitness(f"{s.name}: more than {MAX_DISTINCT} distinct values")
+    elif what == "length":
+        if dtype != pl.String:
+            raise NoWitness(f"{s.name}: a length check on {dtype}")
+        # a length check judges each value by its length alone: one value per length
+        picked = present.filter(present.str.len_chars().is_first_distinct())
     elif what == "range" and present.len():
         if not (dtype.is_numeric() or dtype.is_temporal()):
             raise NoWitness(f"{s.name}: a range check on {dtype}")
