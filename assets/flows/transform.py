@@ -38,6 +38,7 @@ from assets.validated.transform import (
     Sink,
     ValidationResult,
     _Collect,
+    write_quarantine,
 )
 
 # In-memory width of a sound flow row at its widest (typed row beside the file's raw text
@@ -275,35 +276,4 @@ def _write_valid(fold: _FlowFold, out: Sink, rows: int) -> int:
 
 
 def _write_quarantine(fold: _FlowFold, out: Sink, rows: int) -> dict[str, int]:
-    """The quarantine rows by source file and line (nulls last; ties in the order found),
-    a group of whole source files at a time."""
-    by_reason: dict[str, int] = {}
-    sources = sorted(s for s in fold.sources if s is not None) + (
-        [None] if None in fold.sources else []
-    )
-    groups: list[list[str | None]] = []
-    held = 0
-    for source in sources:
-        n = fold.sources[source]
-        if groups and held + n <= rows:
-            groups[-1].append(source)
-            held += n
-        else:
-            groups.append([source])
-            held = n
-    for group in groups:
-        named = [s for s in group if s is not None]
-        cond = pl.col("source_file").is_in(pl.Series(named, dtype=pl.String).implode())
-        if None in group:
-            cond = cond | pl.col("source_file").is_null()
-        frame = fold.quarantined.select(cond if len(groups) > 1 else None)
-        if frame is None or frame.height == 0:
-            continue
-        frame = frame.sort("source_file", "line_number", _QSEQ, nulls_last=True).select(
-            list(QUARANTINE_SCHEMA)
-        )
-        for reason, n in frame.group_by("reason").len().iter_rows():
-            by_reason[reason] = by_reason.get(reason, 0) + n
-        out.write(frame)
-        del frame
-    return by_reason
+    return write_quarantine(fold.sources, fold.quarantined, out, rows, QUARANTINE_SCHEMA)

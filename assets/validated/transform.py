@@ -388,16 +388,21 @@ def _write_valid(day_fold: _DayFold, out: Sink, rows: int) -> int:
 
 
 def _write_quarantine(day_fold: _DayFold, out: Sink, rows: int) -> dict[str, int]:
-    """The quarantine rows by source file and line (nulls last; ties in the order found),
-    a group of whole source files at a time."""
+    return write_quarantine(day_fold.sources, day_fold.quarantined, out, rows, QUARANTINE_SCHEMA)
+
+
+def write_quarantine(
+    sources: dict[str | None, int], quarantined: Spill, out: Sink, rows: int, schema
+) -> dict[str, int]:
+    """A day's quarantine spill (`sources`: its rows per source file) written by source file
+    and line (nulls last; ties in the order found), a group of whole source files at a time,
+    as `schema`'s columns; the rows per reason."""
     by_reason: dict[str, int] = {}
-    sources = sorted(s for s in day_fold.sources if s is not None) + (
-        [None] if None in day_fold.sources else []
-    )
+    ordered = sorted(s for s in sources if s is not None) + ([None] if None in sources else [])
     groups: list[list[str | None]] = []
     held = 0
-    for source in sources:
-        n = day_fold.sources[source]
+    for source in ordered:
+        n = sources[source]
         if groups and held + n <= rows:
             groups[-1].append(source)
             held += n
@@ -409,11 +414,11 @@ def _write_quarantine(day_fold: _DayFold, out: Sink, rows: int) -> dict[str, int
         cond = pl.col("source_file").is_in(pl.Series(named, dtype=pl.String).implode())
         if None in group:
             cond = cond | pl.col("source_file").is_null()
-        frame = day_fold.quarantined.select(cond if len(groups) > 1 else None)
+        frame = quarantined.select(cond if len(groups) > 1 else None)
         if frame is None or frame.height == 0:
             continue
         frame = frame.sort("source_file", "line_number", _QSEQ, nulls_last=True).select(
-            list(QUARANTINE_SCHEMA)
+            list(schema)
         )
         for reason, n in frame.group_by("reason").len().iter_rows():
             by_reason[reason] = by_reason.get(reason, 0) + n
