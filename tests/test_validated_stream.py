@@ -1,5 +1,6 @@
 """The streaming validated layer gives exactly the tables of validating a day in one piece,
-however small its chunks (forcing the spill to disk, many ts windows and quarantine groups)."""
+however small its chunks (forcing the spill to disk, many ts windows and quarantine groups)
+and however small the pieces its raw files are read in."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ SENSOR = "pyongyang-tap"
 DAY1 = dt.date(2017, 5, 16)
 WHOLE = 10**9  # one chunk: the whole day at once
 TINY = 37
+PIECE = 2048  # bytes of raw text a piece: every hourly file read in several pieces
 
 
 class _Frames:
@@ -29,8 +31,8 @@ class _Frames:
 
 
 def _assert_same(files: list[RawFile], table: str, day: dt.date) -> int:
-    whole = validate_partition(files, table, day, chunk_rows=WHOLE)
-    tiny = validate_partition(files, table, day, chunk_rows=TINY)
+    whole = validate_partition(files, table, day, chunk_rows=WHOLE, piece_bytes=WHOLE)
+    tiny = validate_partition(files, table, day, chunk_rows=TINY, piece_bytes=PIECE)
     assert tiny.valid.schema == whole.valid.schema
     assert tiny.valid.equals(whole.valid), (table, day)
     assert tiny.quarantine.equals(whole.quarantine), (table, day)

@@ -13,7 +13,7 @@ from assets.validated.schemas import REQUIRED_FIELDS, ZEEK_FIELDS
 from assets.validated.transform import log_table
 from assets.zeek.convert import REASON, convert
 from assets.zeek.header import Header, apply_directive
-from assets.zeek.reader import read_zeek
+from assets.zeek.reader import iter_zeek, read_zeek
 
 DAY = dt.date(2024, 4, 19)
 TS = epoch(DAY, 10)
@@ -226,3 +226,67 @@ def test_json_bad_lines_are_parse_errors():
     assert read.records == 4
     assert read.problems["line_number"].to_list() == [2, 3]
     assert read.segments[0].frame["uid"].to_list() == ["J1", "J2"]
+
+
+def _lines_of(reads) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Every data line as read (its header's markers with it), the problems, the records."""
+    reads = list(reads)
+    rows = [
+        s.frame.with_columns(pl.lit(s.unset).alias("_unset"), pl.lit(s.separator).alias("_sep"))
+        for r in reads
+        for s in r.segments
+    ]
+    lines = pl.concat(rows, how="diagonal_relaxed").sort("__line") if rows else pl.DataFrame()
+    found = pl.concat([r.problems for r in reads])
+    return lines, found, sum(r.records for r in reads)
+
+
+def _piece_cases() -> list[bytes]:
+    rows = [conn_record(TS + i, f"C{i}") for i in range(300)]
+    sound = tsv_block(CONN_FIELDS, rows)
+    good = "\t".join(conn_record(TS, "B1").values())
+    odd = [good, good[:40], "", good + "\textra", good.replace("B1", "B\\x41")] * 20
+    fewer = {k: v for k, v in CONN_FIELDS.items() if k != "history"}
+    blocks = (
+        sound
+        + tsv_block(fewer, [conn_record(TS, "D1")] * 50, set_separator=";", node_name="w1")
+        + sound
+    )
+    blob = gz(sound * 3)
+    return [
+        sound.encode(),
+        sound.replace("\n", "\r\n").encode(),
+        sound.rstrip("\n").encode(),  # #close without a line end
+        sound[: len(sound) - 700].encode(),  # cut mid-line: a truncated last line
+        tsv_block(CONN_FIELDS, odd).encode(),
+        blocks.encode(),
+        blob,
+        blob[: len(blob) // 2],  # a gzip stream that breaks off
+        ("#just a comment\n" * 40 + json_lines([conn_record(TS, "J1")] * 200)).encode(),
+        json_lines([conn_record(TS, "J1"), "[1]", ""] * 100).encode(),
+        b"",
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_piece_cases())))
+@pytest.mark.parametrize("piece", [1, 700, 4096])
+def test_a_file_read_in_pieces_gives_the_records_of_reading_it_whole(case, piece):
+    data = _piece_cases()[case]
+    whole_lines, whole_found, whole_records = _lines_of([read_zeek(data)])
+    reads = list(iter_zeek(data, piece_bytes=piece))
+    lines, found, records = _lines_of(reads)
+    assert len(reads) > 1 or len(data) < 2 * piece  # really in pieces
+    assert records == whole_records
+    assert found.equals(whole_found)
+    assert lines.equals(whole_lines)
+    # and typed alike, whichever piece a value that is not a number fell in
+    hinted = list(iter_zeek(data, numeric=ZEEK_FIELDS["conn"], piece_bytes=piece))
+    whole_typed = [convert(s, ZEEK_FIELDS["conn"], REQUIRED_FIELDS["conn"]) for s in
+                   read_zeek(data, numeric=ZEEK_FIELDS["conn"]).segments]  # fmt: skip
+    typed_pieces = [
+        convert(s, ZEEK_FIELDS["conn"], REQUIRED_FIELDS["conn"]) for r in hinted for s in r.segments
+    ]
+    if whole_typed:
+        assert pl.concat(typed_pieces, how="vertical_relaxed").equals(
+            pl.concat(whole_typed, how="vertical_relaxed")
+        )

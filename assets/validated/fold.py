@@ -10,13 +10,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from assets.validated.raw_file import _FILE, _SEG, RawFile
+from assets.validated.raw_file import _FILE, RawFile
 from assets.validated.schemas import (
     QUARANTINE_SCHEMA,
 )
+from assets.validated.segments import piece_bytes
 from assets.zeek.convert import REASON, explain
 from assets.zeek.names import is_rotated
-from assets.zeek.reader import read_zeek
+from assets.zeek.reader import iter_zeek
 from assets.zeek.records import LINE, Segment
 
 
@@ -26,7 +27,6 @@ class Part:
 
     raw_file: RawFile
     file_no: int
-    segment: int  # index of the segment in the file's ZeekRead
     height: int
 
 
@@ -104,27 +104,29 @@ def duplicate_rows(
     part = starts.search_sorted(where, side="right") - 1
     dups = duplicates.select("uid", LINE).with_columns(
         pl.Series(_FILE, [p.file_no for p in parts])[part],
-        pl.Series(_SEG, [p.segment for p in parts])[part],
     )
     files = {p.file_no: p.raw_file for p in parts}
     out = [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
     for (file_no,), in_file in dups.group_by(_FILE, maintain_order=True):
         raw_file = files[file_no]  # type: ignore[index]
-        segments = read_zeek(raw_file.load(), numeric=fields).segments
-        for (seg_no,), group in in_file.group_by(_SEG, maintain_order=True):
-            seg = segments[seg_no]  # type: ignore[index]
-            lines = seg.frame.filter(pl.col(LINE).is_in(group[LINE].implode()))
-            text = pl.DataFrame({LINE: lines[LINE], "raw": seg.raw_text(lines)})
-            out.append(
-                group.join(text, on=LINE, how="left").select(
-                    pl.lit("duplicate").alias("reason"),
-                    pl.format("uid {} already seen in this partition", "uid").alias("detail"),
-                    pl.lit(raw_file.source_file).alias("source_file"),
-                    pl.col(LINE).alias("line_number"),
-                    "raw",
-                    pl.lit(raw_file.sensor).alias("sensor"),
+        # read again a piece at a time, as it was first read; line numbers are the file's own
+        wanted = in_file.get_column(LINE).implode()
+        for read in iter_zeek(raw_file.load(), fields, piece_bytes=piece_bytes()):
+            for seg in read.segments:
+                lines = seg.frame.filter(pl.col(LINE).is_in(wanted))
+                if lines.height == 0:
+                    continue
+                text = pl.DataFrame({LINE: lines[LINE], "raw": seg.raw_text(lines)})
+                out.append(
+                    in_file.join(text, on=LINE, how="inner").select(
+                        pl.lit("duplicate").alias("reason"),
+                        pl.format("uid {} already seen in this partition", "uid").alias("detail"),
+                        pl.lit(raw_file.source_file).alias("source_file"),
+                        pl.col(LINE).alias("line_number"),
+                        "raw",
+                        pl.lit(raw_file.sensor).alias("sensor"),
+                    )
                 )
-            )
     return pl.concat(out, how="vertical_relaxed")
 
 

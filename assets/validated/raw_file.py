@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 _FILE = "__file"  # index of the file a duplicate came from (to quote its raw text)
-_SEG = "__seg"  # index of the segment within that file
 
 
 @dataclass(frozen=True)

@@ -124,13 +124,22 @@ def validate_partition(
     unrotated_days: int = UNROTATED_DAYS,
     *,
     chunk_rows: int | None = None,
+    piece_bytes: int | None = None,
 ) -> ValidationResult:
     """Validate the records owned by partition `day` among `files`: those of folders
     day..day+L, and the un-rotated files of folders day-U..day-1 (U = `unrotated_days`).
     The whole partition in memory (see `stream_partition` for writing it as it goes)."""
     valid, quarantine = _Collect(), _Collect()
     outcome = stream_partition(
-        files, table, day, lateness_days, unrotated_days, valid, quarantine, chunk_rows=chunk_rows
+        files,
+        table,
+        day,
+        lateness_days,
+        unrotated_days,
+        valid,
+        quarantine,
+        chunk_rows=chunk_rows,
+        piece_bytes=piece_bytes,
     )
     return ValidationResult(
         valid.frame(VALIDATED_SCHEMAS[table]), quarantine.frame(QUARANTINE_SCHEMA), outcome.counts
@@ -148,11 +157,13 @@ def stream_partition(
     *,
     chunk_rows: int | None = None,
     workers: int | None = None,
+    piece_bytes: int | None = None,
 ) -> StreamOutcome:
     """`validate_partition`, written chunk by chunk: `valid_out` gets the valid rows in ts
     order (VALIDATED_SCHEMAS[table]), `quarantine_out` the quarantine rows by source file and
     line (QUARANTINE_SCHEMA), each in frames of at most `chunk_rows` rows (a second of ts, or
-    a source file, is never split). workers: files read and parsed at once."""
+    a source file, is never split). workers: files read and parsed at once; piece_bytes: a
+    raw file is read in pieces of about this many inflated bytes (default: from the budget)."""
     if table not in ZEEK_FIELDS:
         raise ValueError(f"unknown table {table!r}; expected one of {sorted(ZEEK_FIELDS)}")
     rows = chunk_rows or default_chunk_rows()
@@ -162,7 +173,7 @@ def stream_partition(
         RepeatFinder(HASHES_HELD_CHUNKS * rows, f"{table}-keys") as keys,
     ):
         day_fold = _DayFold(table, day, lateness_days, unrotated_days, valid, quarantined, keys)
-        day_fold.read(files, rows, workers)
+        day_fold.read(files, rows, workers, piece_bytes)
         day_fold.add_duplicates()
         check_budget(f"validate {table} {day}")
         counts = day_fold.counts
@@ -208,7 +219,9 @@ class _DayFold:
             "from_earlier_folders": 0,
         }
 
-    def read(self, files: Iterable[RawFile], rows: int, workers: int | None) -> None:
+    def read(
+        self, files: Iterable[RawFile], rows: int, workers: int | None, piece: int | None
+    ) -> None:
         day = self.day
         last_folder = day + dt.timedelta(days=self.lateness_days)
         first_folder = day - dt.timedelta(days=self.unrotated_days)
@@ -224,41 +237,42 @@ class _DayFold:
         # Segments alike (same folder, sensor, header) are converted in batches of up to
         # SEGMENT_BATCH_ROWS rows: per-file work is mostly fixed cost, and hourly files of a
         # quiet network are small.
-        pending: list[tuple[RawFile, int, int, Segment]] = []
+        pending: list[tuple[RawFile, int, Segment]] = []
         pending_key: tuple = ()
         pending_rows = 0
         batch_rows = min(SEGMENT_BATCH_ROWS, rows)
-        with contextlib.closing(read_ahead(ordered, self.fields, workers)) as reads:
-            for file_no, (raw_file, read) in enumerate(reads):
-                if raw_file.folder_day == day:
-                    self.counts["raw_records"] += read.records
-                    if read.problems.height:
-                        self._quarantine(
-                            read.problems.select(
-                                "reason",
-                                "detail",
-                                pl.lit(raw_file.source_file).alias("source_file"),
-                                "line_number",
-                                "raw",
-                                pl.lit(raw_file.sensor).alias("sensor"),
+        with contextlib.closing(read_ahead(ordered, self.fields, workers, piece)) as reads:
+            for file_no, (raw_file, pieces) in enumerate(reads):
+                for read in pieces:
+                    if raw_file.folder_day == day:
+                        self.counts["raw_records"] += read.records
+                        if read.problems.height:
+                            self._quarantine(
+                                read.problems.select(
+                                    "reason",
+                                    "detail",
+                                    pl.lit(raw_file.source_file).alias("source_file"),
+                                    "line_number",
+                                    "raw",
+                                    pl.lit(raw_file.sensor).alias("sensor"),
+                                )
                             )
-                        )
-                for seg_no, seg in enumerate(read.segments):
-                    key = batch_key(raw_file, seg)
-                    if pending and (key != pending_key or pending_rows >= batch_rows):
-                        self._fold(pending)
-                        pending, pending_rows = [], 0
-                    pending.append((raw_file, file_no, seg_no, seg))
-                    pending_key, pending_rows = key, pending_rows + seg.frame.height
-                del read
-                check_budget(f"validate {self.table} {day} ({raw_file.source_file})")
+                    for seg in read.segments:
+                        key = batch_key(raw_file, seg)
+                        if pending and (key != pending_key or pending_rows >= batch_rows):
+                            self._fold(pending)
+                            pending, pending_rows = [], 0
+                        pending.append((raw_file, file_no, seg))
+                        pending_key, pending_rows = key, pending_rows + seg.frame.height
+                    del read
+                    check_budget(f"validate {self.table} {day} ({raw_file.source_file})")
             if pending:
                 self._fold(pending)
 
-    def _fold(self, batch: list[tuple[RawFile, int, int, Segment]]) -> None:
+    def _fold(self, batch: list[tuple[RawFile, int, Segment]]) -> None:
         """Convert a batch of segments alike (one folder, sensor and header) in one query."""
         raw_file = batch[0][0]
-        seg = batch[0][3] if len(batch) == 1 else joined(s for *_, s in batch)
+        seg = batch[0][2] if len(batch) == 1 else joined(s for *_, s in batch)
         ahead = dt.timedelta(0) if is_rotated(raw_file.source_file) else self._forward
         lateness = dt.timedelta(days=self.lateness_days)
         kept, n_earlier, n_later = owned_rows(
@@ -273,7 +287,7 @@ class _DayFold:
             self.counts["from_earlier_folders"] += kept.height
         if kept.height and kept[REASON].null_count() < kept.height:
             flagged = kept.filter(pl.col(REASON).is_not_null())
-            for i, (f, _, _, original) in enumerate(batch):
+            for i, (f, _, original) in enumerate(batch):
                 mine = flagged if len(batch) == 1 else flagged.filter(pl.col(SOURCE) == i)
                 if mine.height:
                     self._quarantine(
@@ -294,9 +308,9 @@ class _DayFold:
         if len(batch) > 1:
             per = dict(kept.group_by(SOURCE).len().iter_rows())
             heights = [per.get(i, 0) for i in range(len(batch))]
-        for (f, file_no, seg_no, _), height in zip(batch, heights, strict=True):
+        for (f, file_no, _), height in zip(batch, heights, strict=True):
             if height:
-                self.parts.append(Part(f, file_no, seg_no, height))
+                self.parts.append(Part(f, file_no, height))
         sound = kept.select(
             *[pl.col(c).cast(t) for c, t in self.schema.items() if c != "sensor"],
             pl.lit(raw_file.sensor, dtype=pl.String).alias("sensor"),

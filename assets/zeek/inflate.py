@@ -1,9 +1,11 @@
-"""Gzip inflation that keeps everything before a damaged or cut-off stream."""
+"""Gzip inflation that keeps everything before a damaged or cut-off stream: whole, or block by
+block (`InflateStream`) so a big file never has to be held inflated."""
 
 from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -40,13 +42,49 @@ def inflate(data: bytes, gzip_expected: bool = False) -> Inflated:
         return Inflated(gzip.decompress(data), None)
     except (OSError, EOFError, zlib.error):
         pass
-    out: list[bytes] = []
-    err = _inflate_chunked(data, out)
-    return Inflated(b"".join(out), err)
+    stream = InflateStream(data)
+    out = b"".join(stream)
+    return Inflated(out, stream.error, stream.reason)
 
 
-def _inflate_chunked(data: bytes, out: list[bytes]) -> str | None:
-    """Slow path: inflate in chunks so that the output before the damage is kept."""
+class InflateStream:
+    """A stored file's bytes inflated block by block (a plain file: in blocks of
+    `plain_block` bytes, or whole). Iterate it once; then `error` says why the stream stopped
+    early (None: it was complete) and `reason` is that error's quarantine reason, as
+    `inflate` gives them. `failed` stands for a file that could not be read at all."""
+
+    def __init__(self, data: bytes, gzip_expected: bool = False, plain_block: int | None = None):
+        self.data, self.gzip_expected, self.plain_block = data, gzip_expected, plain_block
+        self.error: str | None = None
+        self.reason = "corrupt_stream"
+        self._read = False
+
+    @classmethod
+    def failed(cls, error: str, reason: str) -> InflateStream:
+        stream = cls(b"")
+        stream.error, stream.reason, stream._read = error, reason, True
+        return stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._read:
+            return
+        self._read = True
+        data = self.data
+        self.data = b""  # the caller's copy is the only one kept
+        if self.gzip_expected and not data:
+            self.error = "empty file where a gzip stream was expected"
+            return
+        if not is_gzip(data):
+            step = self.plain_block or max(len(data), 1)
+            for pos in range(0, len(data), step):
+                yield data[pos : pos + step] if step < len(data) else data
+            return
+        self.error = yield from _inflate_chunked(data)
+
+
+def _inflate_chunked(data: bytes) -> Generator[bytes, None, str | None]:
+    """Inflate in chunks, yielding the output as it comes, so that the output before damage
+    is kept; returns why the stream stopped early (None: complete)."""
     pos = 0
     while pos < len(data):
         if not is_gzip(data[pos : pos + 3]):
@@ -61,10 +99,12 @@ def _inflate_chunked(data: bytes, out: list[bytes]) -> str | None:
                 return "unexpected end of compressed stream"
             before = d.copy()
             try:
-                out.append(d.decompress(chunk))
+                block = d.decompress(chunk)
             except zlib.error as e:
-                out.append(_salvage(before, chunk))
+                yield _salvage(before, chunk)
                 return f"corrupt compressed stream: {e}"
+            if block:
+                yield block
             pos += len(chunk)
         # unused_data belongs to the next member
         pos -= len(d.unused_data)

@@ -15,8 +15,9 @@ from assets.zeek.escapes import json_text_of
 from assets.zeek.records import LINE, RAW, Segment, ZeekRead, problems
 
 
-def read_json(data: bytes) -> ZeekRead:
-    """Read Zeek JSON-lines bytes that end with a newline (or are empty)."""
+def read_json(data: bytes, first_line: int = 1) -> ZeekRead:
+    """Read Zeek JSON-lines bytes that end with a newline (or are empty), the first of them
+    line `first_line` of its file."""
     out = ZeekRead()
     text = json_text_of(data)
     lines = text.split("\n")
@@ -24,7 +25,7 @@ def read_json(data: bytes) -> ZeekRead:
         lines.pop()
     frame = pl.DataFrame(
         {
-            LINE: pl.int_range(1, len(lines) + 1, dtype=pl.Int64, eager=True),
+            LINE: pl.int_range(first_line, first_line + len(lines), dtype=pl.Int64, eager=True),
             RAW: pl.Series(lines, dtype=pl.String),
         }
     )

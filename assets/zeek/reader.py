@@ -1,4 +1,7 @@
-"""Read one Zeek log file's stored bytes (gzip or plain; TSV or JSON) into a ZeekRead.
+"""Read one Zeek log file's stored bytes (gzip or plain; TSV or JSON) into ZeekReads: the
+whole file in one (`read_zeek`), or piece by piece of whole lines (`iter_zeek`), so that a
+file of any size is read in bounded memory. The pieces hold exactly the records, problems
+and line numbers of the whole read; only where segments begin and end differs.
 
 Never raises on bad content: a damaged gzip stream keeps every complete line before the
 damage and adds one `corrupt_stream` problem (raw = the partial line cut by the damage, if
@@ -10,50 +13,128 @@ always part of the line end.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import polars as pl
 
 from assets.zeek.escapes import text_of
-from assets.zeek.inflate import Inflated, inflate
+from assets.zeek.header import Header
+from assets.zeek.inflate import InflateStream, inflate
 from assets.zeek.jsonlog import read_json
 from assets.zeek.records import ZeekRead, problems
-from assets.zeek.tsv import read_tsv
+from assets.zeek.tsv import read_tsv_piece
 
 
 def read_zeek(
     stored: bytes, numeric: Mapping[str, str] | None = None, gzip_expected: bool = False
 ) -> ZeekRead:
     """`numeric`: field -> Zeek type of fields the caller will type (TSV fast path hint)."""
-    return read_inflated(inflate(stored, gzip_expected), numeric)
+    inflated = inflate(stored, gzip_expected)
+    stream = InflateStream.failed(inflated.error, inflated.reason) if inflated.error else None
+    blocks = [inflated.data] if inflated.data else []
+    return _merged(read_pieces(blocks, stream, numeric, piece_bytes=None))
 
 
-def read_inflated(inflated: Inflated, numeric: Mapping[str, str] | None = None) -> ZeekRead:
-    """`read_zeek` on bytes already through `inflate` (e.g. inflated ahead in a thread)."""
-    data = inflated.data
-    # one-byte search first: memchr is ~40x faster than a two-byte search on a big file
-    if data.find(b"\r") >= 0 and b"\r\n" in data:
-        data = data.replace(b"\r\n", b"\n")
+def iter_zeek(
+    stored: bytes,
+    numeric: Mapping[str, str] | None = None,
+    gzip_expected: bool = False,
+    piece_bytes: int | None = None,
+) -> Iterator[ZeekRead]:
+    """The file's ZeekReads, one per piece of about `piece_bytes` inflated bytes of whole
+    lines (None: one piece, the whole file)."""
+    stream = InflateStream(stored, gzip_expected, plain_block=piece_bytes)
+    del stored
+    return read_pieces(stream, stream, numeric, piece_bytes)
+
+
+def read_pieces(
+    blocks: Iterable[bytes],
+    stream: InflateStream | None,
+    numeric: Mapping[str, str] | None,
+    piece_bytes: int | None,
+) -> Iterator[ZeekRead]:
+    """ZeekReads of inflated `blocks`, a piece of whole lines at a time; `stream` says, once
+    the blocks are spent, whether the stream broke off (None: it did not)."""
+    header = Header()
+    is_json: bool | None = None
+    line = 1  # line number of the piece's first line
+    held = b""  # leading lines that do not yet tell TSV from JSON (`#` lines only)
+    for body, tail in _line_pieces(blocks, piece_bytes):
+        body = held + body if held else body
+        # one-byte search first: memchr is ~40x faster than a two-byte search on a big piece
+        if body.find(b"\r") >= 0 and b"\r\n" in body:
+            body = body.replace(b"\r\n", b"\n")
+        lines = body.count(b"\n")
+        error = stream.error if stream is not None and tail is not None else None
+        tail_problem = None
+        tail_line = 0
+        if tail is not None and (tail or error):
+            tail_line = line + lines
+        if error is not None:
+            tail_problem = problems(
+                stream.reason,  # type: ignore[union-attr]
+                [tail_line if tail else None],
+                [text_of(tail)],  # type: ignore[arg-type]
+                f"{error}; {max(tail_line - 1, 0)} complete lines before it were read",
+            )
+        elif tail:
+            body = body + tail + b"\n"  # judged below: a record if it parses, else truncated
+        if is_json is None:
+            is_json = _is_json(body)
+            if is_json is None and tail is None:
+                held = body
+                continue
+            is_json = bool(is_json)
+        held = b""
+        if is_json:
+            out = read_json(body, first_line=line)
+        else:
+            out, header = read_tsv_piece(body, numeric, header, line)
+        if tail and error is None:
+            out.problems = _truncated(out.problems, tail_line)
+        if tail_problem is not None:
+            out.problems = pl.concat([out.problems, tail_problem])
+        line += lines
+        del body
+        yield out
+
+
+def _line_pieces(
+    blocks: Iterable[bytes], piece_bytes: int | None
+) -> Iterator[tuple[bytes, bytes | None]]:
+    """(whole lines, None) pieces of at least `piece_bytes` (None: all in one), then last
+    (the rest's whole lines, the bytes after the last line end)."""
+    pending: list[bytes] = []
+    size = 0
+    for block in blocks:
+        pending.append(block)
+        size += len(block)
+        if piece_bytes is None or size < piece_bytes:
+            continue
+        data = b"".join(pending) if len(pending) > 1 else pending[0]
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # one line longer than a piece: keep gathering
+            pending = [data]
+            continue
+        yield data[:cut] if cut < len(data) else data, None
+        rest = data[cut:]
+        pending, size = ([rest] if rest else []), len(rest)
+        del data
+    data = b"".join(pending) if len(pending) != 1 else pending[0]
     cut = data.rfind(b"\n") + 1
-    tail = data[cut:]
-    tail_line = data.count(b"\n") + 1 if (tail or inflated.error) else 0
-    tail_problem = None
-    if inflated.error is not None:
-        read_lines = max(tail_line - 1, 0)
-        tail_problem = problems(
-            inflated.reason,
-            [tail_line if tail else None],
-            [text_of(tail)],
-            f"{inflated.error}; {read_lines} complete lines before it were read",
-        )
-        data = data[:cut]
-    elif tail:
-        data = data + b"\n"  # judged below: a record if it parses, else truncated
-    out = read_json(data) if _is_json(data) else read_tsv(data, numeric)
-    if tail and inflated.error is None:
-        out.problems = _truncated(out.problems, tail_line)
-    if tail_problem is not None:
-        out.problems = pl.concat([out.problems, tail_problem])
+    yield (data[:cut] if cut < len(data) else data), data[cut:]
+
+
+def _merged(reads: Iterable[ZeekRead]) -> ZeekRead:
+    out = ZeekRead()
+    found = [out.problems]
+    for read in reads:
+        out.segments.extend(read.segments)
+        found.append(read.problems)
+        out.path = out.path or read.path
+        out.comments = read.comments or out.comments
+    out.problems = pl.concat(found) if len(found) > 1 else out.problems
     return out
 
 
@@ -69,8 +150,9 @@ def _truncated(found: pl.DataFrame, tail_line: int) -> pl.DataFrame:
     )
 
 
-def _is_json(data: bytes) -> bool:
-    """JSON when the first line that is not a `#` comment starts with `{`."""
+def _is_json(data: bytes) -> bool | None:
+    """JSON when the first line that is not a `#` comment starts with `{`; None when every
+    line is one."""
     pos = 0
     while pos < len(data):
         end = data.find(b"\n", pos)
@@ -79,4 +161,4 @@ def _is_json(data: bytes) -> bool:
         if line and not line.startswith(b"#"):
             return line.startswith(b"{")
         pos = end + 1
-    return False
+    return None

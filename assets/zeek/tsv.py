@@ -31,14 +31,28 @@ _NUMERIC: dict[str, pl.DataType] = {
 
 def read_tsv(data: bytes, numeric: Mapping[str, str] | None = None) -> ZeekRead:
     """Read Zeek TSV bytes that end with a newline (or are empty)."""
+    return read_tsv_piece(data, numeric)[0]
+
+
+def read_tsv_piece(
+    data: bytes,
+    numeric: Mapping[str, str] | None = None,
+    header: Header | None = None,
+    first_line: int = 1,
+) -> tuple[ZeekRead, Header]:
+    """`read_tsv` on a piece of a file: whole lines starting at line `first_line`, read under
+    the `header` in force where the piece starts; also the header in force where it ends."""
     out = ZeekRead()
     parts: list[pl.DataFrame] = []
     spans = header_lines(data)
     hint = {f: _NUMERIC[t] for f, t in (numeric or {}).items() if t in _NUMERIC}
-    if not _read_single_block(data, spans, out, parts, hint):
-        header = Header()
+    header = header or Header()
+    ended = _read_single_block(data, spans, out, parts, hint, header, first_line)
+    if ended is not None:
+        header = ended
+    else:
         pos = 0
-        line_no = 1  # line number of the byte at `pos`
+        line_no = first_line  # line number of the byte at `pos`
         for start, end in spans:
             if start > pos:
                 line_no = _read_span(data[pos:start], line_no, header, out, parts, hint)
@@ -49,7 +63,7 @@ def read_tsv(data: bytes, numeric: Mapping[str, str] | None = None) -> ZeekRead:
             _read_span(data[pos:], line_no, header, out, parts, hint)
     if parts:
         out.problems = pl.concat([out.problems, *parts])
-    return out
+    return out, header
 
 
 def _apply(header: Header, line: bytes, out: ZeekRead) -> Header:
@@ -65,34 +79,42 @@ def _read_single_block(
     out: ZeekRead,
     parts: list[pl.DataFrame],
     hint: dict[str, pl.DataType],
-) -> bool:
+    header: Header,
+    first_line: int,
+) -> Header | None:
     """The common layout (one header block on top, maybe `#close` at the end): parse the whole
-    buffer in one native call, skipping `#` lines, without slicing or counting in Python."""
+    buffer in one native call, skipping `#` lines, without slicing or counting in Python.
+    The header in force at the end, or None when the layout is another (nothing read)."""
     top = 0
     while top < len(spans) and spans[top][0] == (spans[top - 1][1] + 1 if top else 0):
         top += 1
     if top == 0 or top == len(spans):
-        return False
+        return None
     bottom = spans[top:]
     pairs = zip(bottom, bottom[1:], strict=False)
     if any(start != prev_end + 1 for (_, prev_end), (start, _) in pairs):
-        return False
+        return None
     if bottom[-1][1] + 1 < len(data):
-        return False
-    header = Header()
-    for start, end in spans:
-        header = _apply(header, data[start:end], out)
-    if not header.fields or _clash(header):
-        return False
-    frame = _fast_frame(data, header, top + 1, hint, comment_prefix="#")
+        return None
+    probe = ZeekRead()
+    for start, end in spans[:top]:
+        header = _apply(header, data[start:end], probe)
+    data_header = header
+    for start, end in bottom:
+        header = _apply(header, data[start:end], probe)
+    # a directive below the data that changes how it reads (not `#close`) needs the slow path
+    if not data_header.fields or _clash(data_header) or header != data_header:
+        return None
+    frame = _fast_frame(data, header, first_line + top, hint, comment_prefix="#")
     if frame is None:
-        return False
-    frame, bad = _split_short_rows(frame, header, data, 1)
+        return None
+    frame, bad = _split_short_rows(frame, header, data, first_line)
     if bad.height:
         parts.append(bad)
     escaped = data.find(b"\\", spans[top - 1][1]) >= 0
-    _add_segment(out, frame, header, escaped, data, 1)
-    return True
+    out.path, out.comments = probe.path, probe.comments
+    _add_segment(out, frame, header, escaped, data, first_line)
+    return header
 
 
 def _add_segment(
