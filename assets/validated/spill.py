@@ -106,28 +106,47 @@ class Spill:
             if not self._frames:
                 return None
             frame = pl.concat(self._frames, how="vertical", rechunk=False)
-        else:
-            frame = self._read(columns, key_range)
-        if predicate is not None:
-            frame = frame.filter(predicate)
-        return frame if columns is None else frame.select(columns)
-
-    def _read(self, columns: list[str] | None, key_range: tuple | None) -> pl.DataFrame:
-        batches = []
-        low, high = key_range or (None, None)
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            return frame if columns is None else frame.select(columns)
+        # run by run: a predicate that keeps few rows (the duplicates' candidates) never
+        # has the whole day's columns read at once
+        needed = None
+        if columns is not None:
+            named = predicate.meta.root_names() if predicate is not None else []
+            needed = list(dict.fromkeys([*columns, *named]))
+        kept = []
         for run in self._runs:
-            # mapped, not copied: only the batches used are paged in, and unmapped with them
-            with pa.memory_map(run.path) as source:
-                reader = ipc.open_file(source)
-                for i in range(reader.num_record_batches):
-                    if run.lows and _outside(run.lows[i], run.highs[i], low, high):
-                        continue
-                    batch = reader.get_batch(i)
-                    batches.append(batch.select(columns) if columns is not None else batch)
-                schema = reader.schema if columns is None else _pick(reader.schema, columns)
-        if not batches:
-            return pl.from_arrow(pa.Table.from_batches([], schema=schema))  # type: ignore[return-value]
-        return pl.from_arrow(pa.Table.from_batches(batches))  # type: ignore[return-value]
+            frame = self._read_run(run, needed, key_range)
+            if frame is None:
+                continue
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            kept.append(frame if columns is None else frame.select(columns))
+        if not kept:
+            return self._empty(columns)
+        return pl.concat(kept, how="vertical", rechunk=False) if len(kept) > 1 else kept[0]
+
+    def _read_run(self, run: _Run, columns: list[str] | None, key_range) -> pl.DataFrame | None:
+        low, high = key_range or (None, None)
+        # mapped, not copied: only the batches used are paged in, and unmapped with them
+        with pa.memory_map(run.path) as source:
+            reader = ipc.open_file(source)
+            batches = []
+            for i in range(reader.num_record_batches):
+                if run.lows and _outside(run.lows[i], run.highs[i], low, high):
+                    continue
+                batch = reader.get_batch(i)
+                batches.append(batch.select(columns) if columns is not None else batch)
+            if not batches:
+                return None
+            return pl.from_arrow(pa.Table.from_batches(batches))  # type: ignore[return-value]
+
+    def _empty(self, columns: list[str] | None) -> pl.DataFrame:
+        with pa.memory_map(self._runs[0].path) as source:
+            schema = ipc.open_file(source).schema
+        schema = schema if columns is None else _pick(schema, columns)
+        return pl.from_arrow(pa.Table.from_batches([], schema=schema))  # type: ignore[return-value]
 
     def close(self) -> None:
         self._frames = []
