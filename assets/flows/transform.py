@@ -31,7 +31,7 @@ from assets.memory import check_budget
 from assets.memory import chunk_rows as budget_chunk_rows
 from assets.repeats import RepeatFinder
 from assets.validated.fold import key_hashes
-from assets.validated.spill import Spill, windows
+from assets.validated.spill import Spill, ordered_windows
 from assets.validated.transform import (
     HASHES_HELD_CHUNKS,
     RawFile,
@@ -244,9 +244,8 @@ def _write_valid(fold: _FlowFold, out: Sink, rows: int) -> int:
     """The sound rows that are not duplicates, in start order (ties in read order), window
     by window of whole seconds of the day, with their exporter and format named."""
     written = 0
-    midnight = dt.datetime.combine(fold.day, dt.time(), tzinfo=dt.UTC)
-    start = pl.col("start")
-    not_duplicate = ~pl.col(_SEQ).is_in(fold.duplicates.implode())
+    dups = fold.duplicates
+    keep = ~pl.col(_SEQ).is_in(dups.implode()) if dups.len() else None
     ids = list(range(len(fold.files)))
     named = {
         "exporter": pl.col("__file").replace_strict(
@@ -254,20 +253,10 @@ def _write_valid(fold: _FlowFold, out: Sink, rows: int) -> int:
         ),
         "format": pl.col("__file").replace_strict(ids, fold.file_formats, return_dtype=pl.String),
     }
-    spans = list(windows(fold.per_second.tolist(), rows))
-    for i, (first, end) in enumerate(spans):
-        cond, low, high = not_duplicate, None, None
-        if i > 0:  # the first window also takes whatever lies before it
-            low = midnight + dt.timedelta(seconds=first)
-            cond = cond & (start >= low)
-        if i < len(spans) - 1:
-            high = midnight + dt.timedelta(seconds=end)
-            cond = cond & (start < high)
-        whole = len(spans) == 1 and fold.duplicates.len() == 0
-        frame = fold.valid.select(None if whole else cond, key_range=(low, high))
-        if frame is None or frame.height == 0:
-            continue
-        frame = frame.sort("start", _SEQ).with_columns(**named).select(list(FLOWS_SCHEMA))
+    for frame in ordered_windows(
+        fold.valid, fold.per_second.tolist(), rows, fold.day, ["start", _SEQ], keep
+    ):
+        frame = frame.with_columns(**named).select(list(FLOWS_SCHEMA))
         out.write(frame)
         written += frame.height
         del frame

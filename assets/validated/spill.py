@@ -11,9 +11,12 @@ for one step on local disk.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
@@ -199,3 +202,45 @@ def windows(counts: list[int], max_rows: int) -> list[tuple[int, int]]:
     if held:
         out.append((start, len(counts)))
     return out
+
+
+def ordered_windows(
+    spill: Spill,
+    per_second: list[int],
+    rows: int,
+    day: dt.date,
+    order: list[str],
+    keep: pl.Expr | None,
+) -> Iterator[pl.DataFrame]:
+    """The spill's rows that pass `keep` (None: all), sorted by `order` (its first column a
+    time of `day`, nulls first), window by window of whole seconds of the day: at most
+    `rows` rows a window as `per_second` counts them (a second is never split); the first
+    window also takes whatever lies before the day. Each window is read and sorted in a
+    thread while the caller writes the one before (the second core)."""
+    spans = windows(per_second, rows)
+    midnight = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    key = pl.col(order[0])
+
+    def window(i: int) -> pl.DataFrame | None:
+        start, end = spans[i]
+        cond, low, high = keep, None, None
+        if i > 0:
+            low = midnight + dt.timedelta(seconds=start)
+            cond = key >= low if cond is None else cond & (key >= low)
+        if i < len(spans) - 1:
+            high = midnight + dt.timedelta(seconds=end)
+            cond = key < high if cond is None else cond & (key < high)
+        frame = spill.select(cond, key_range=(low, high))
+        if frame is None or frame.height == 0:
+            return None
+        return frame if in_order(frame, order) else frame.sort(order, nulls_last=False)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="hermit-window") as pool:
+        ahead = pool.submit(window, 0) if spans else None
+        for i in range(len(spans)):
+            assert ahead is not None
+            frame = ahead.result()
+            ahead = pool.submit(window, i + 1) if i + 1 < len(spans) else None
+            if frame is not None:
+                yield frame
+            del frame

@@ -52,7 +52,7 @@ from assets.validated.schemas import (
     ZEEK_FIELDS,
 )
 from assets.validated.segments import batch_key, joined, read_ahead
-from assets.validated.spill import Spill, in_order, windows
+from assets.validated.spill import Spill, ordered_windows
 from assets.zeek.convert import REASON, convert
 from assets.zeek.names import is_rotated, log_name
 from assets.zeek.records import LINE, SOURCE, Segment
@@ -377,24 +377,11 @@ def _write_valid(day_fold: _DayFold, out: Sink, rows: int) -> int:
     """The sound rows that are not duplicates, in ts order (ties in read order), window by
     window of whole seconds of the day."""
     written = 0
-    midnight = dt.datetime.combine(day_fold.day, dt.time(), tzinfo=dt.UTC)
-    ts = pl.col("ts")
-    not_duplicate = ~pl.col(_SEQ).is_in(day_fold.duplicates.implode())
-    spans = list(windows(day_fold.per_second.tolist(), rows))
-    for i, (start, end) in enumerate(spans):
-        cond, low, high = not_duplicate, None, None
-        if i > 0:  # the first window also takes whatever lies before it (nulls too)
-            low = midnight + dt.timedelta(seconds=start)
-            cond = cond & (ts >= low)
-        if i < len(spans) - 1:
-            high = midnight + dt.timedelta(seconds=end)
-            cond = cond & (ts < high)
-        whole = len(spans) == 1 and day_fold.duplicates.len() == 0
-        frame = day_fold.valid.select(None if whole else cond, key_range=(low, high))
-        if frame is None or frame.height == 0:
-            continue
-        if not in_order(frame, ["ts", _SEQ]):
-            frame = frame.sort("ts", _SEQ, nulls_last=False)
+    dups = day_fold.duplicates
+    keep = ~pl.col(_SEQ).is_in(dups.implode()) if dups.len() else None
+    for frame in ordered_windows(
+        day_fold.valid, day_fold.per_second.tolist(), rows, day_fold.day, ["ts", _SEQ], keep
+    ):
         frame = frame.select(list(day_fold.schema))
         out.write(frame)
         written += frame.height
