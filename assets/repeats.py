@@ -60,7 +60,8 @@ class RepeatFinder:
             # removed with the finder even if `close` is never reached (an audit given up)
             self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
         for values, positions in held:
-            bucket = (values >> np.uint64(64 - _BUCKET_BITS)).astype(np.intp)
+            # uint8 bucket numbers: numpy sorts small integers stably by radix, ~10x faster
+            bucket = (values >> np.uint64(64 - _BUCKET_BITS)).astype(np.uint8)
             order = np.argsort(bucket, kind="stable")
             bounds = np.searchsorted(bucket[order], np.arange((1 << _BUCKET_BITS) + 1))
             pairs = np.empty((values.size, 2), dtype=np.uint64)

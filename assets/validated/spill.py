@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -27,6 +28,11 @@ from assets.config import SPILL_DIR_ENV
 
 # Rows of a spill batch: small enough for a range query to skip most of a run.
 _BATCH_ROWS = 32_768
+# A batch of a time-ordered run holds one cell of this many seconds at most: a run's few
+# outliers (a long connection that began hours before the rest of its file) then sit in
+# small batches of their own, not in a batch whose range spans hours and that every window
+# of those hours would read (at 40M conn records that read each row ~13 times).
+_CELL_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -83,16 +89,17 @@ class Spill:
         table = df.to_arrow(compat_level=pl.CompatLevel.oldest())
         lows, highs = [], []
         key = df.get_column(self.order[0]) if self.order else None
-        at = 0
         with pa.OSFile(path, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-            for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
-                if batch.num_rows == 0:
-                    continue
-                writer.write_batch(batch)
-                if key is not None:
-                    lows.append(key[at])
-                    highs.append(key[at + batch.num_rows - 1])
-                at += batch.num_rows
+            for lo, hi in _batch_bounds(key, df.height):
+                at = lo
+                for batch in table.slice(lo, hi - lo).to_batches(max_chunksize=_BATCH_ROWS):
+                    if batch.num_rows == 0:
+                        continue
+                    writer.write_batch(batch)
+                    if key is not None:
+                        lows.append(key[at])
+                        highs.append(key[at + batch.num_rows - 1])
+                    at += batch.num_rows
         self._runs.append(_Run(path, lows, highs))
 
     def select(
@@ -132,15 +139,20 @@ class Spill:
 
     def _read_run(self, run: _Run, columns: list[str] | None, key_range) -> pl.DataFrame | None:
         low, high = key_range or (None, None)
+        wanted = (
+            [i for i in range(len(run.lows)) if not _outside(run.lows[i], run.highs[i], low, high)]
+            if run.lows
+            else None
+        )
+        if wanted == []:
+            return None  # decided on the key ranges held in memory: the file is not opened
         # mapped, not copied: only the batches used are paged in, and unmapped with them
         with pa.memory_map(run.path) as source:
             reader = ipc.open_file(source)
-            batches = []
-            for i in range(reader.num_record_batches):
-                if run.lows and _outside(run.lows[i], run.highs[i], low, high):
-                    continue
-                batch = reader.get_batch(i)
-                batches.append(batch.select(columns) if columns is not None else batch)
+            batches = [
+                reader.get_batch(i) if columns is None else reader.get_batch(i).select(columns)
+                for i in (range(reader.num_record_batches) if wanted is None else wanted)
+            ]
             if not batches:
                 return None
             return pl.from_arrow(pa.Table.from_batches(batches))  # type: ignore[return-value]
@@ -176,6 +188,17 @@ def in_order(df: pl.DataFrame, order: list[str]) -> bool:
         this, prev = pl.col(c), pl.col(c).shift(1)
         ok = (this > prev) | ((this == prev) & ok)
     return bool(df.select(ok.slice(1).all()).item())
+
+
+def _batch_bounds(key: pl.Series | None, height: int) -> list[tuple[int, int]]:
+    """[lo, hi) row ranges of a sorted run that batches must not cross: one per cell of
+    _CELL_SECONDS of a temporal key (nulls, first, their own), else the whole run."""
+    if key is None or not key.dtype.is_temporal() or height == 0:
+        return [(0, height)]
+    cells = (key.dt.epoch("s") // _CELL_SECONDS).fill_null(-(2**62)).to_numpy()
+    cuts = (np.flatnonzero(cells[1:] != cells[:-1]) + 1).tolist()
+    edges = [0, *cuts, height]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def _outside(first, last, low, high) -> bool:
