@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import fsspec
 import polars as pl
@@ -368,6 +369,10 @@ class Lake(PartitionLocks):
     def read_raw_bytes(self, path: str) -> bytes:
         """The file's bytes as stored (still compressed: the reader decides how to inflate)."""
         return with_retries(lambda: self.raw_fs.cat_file(path))
+
+    def open_raw(self, path: str) -> BinaryIO:
+        """The file open for reading as stored, to stream it (close it when done)."""
+        return with_retries(lambda: self.raw_fs.open(path, "rb"))
 
     # ---- plain files (reports, ground truth) -------------------------------------------------
     def inside(self, relpath: str) -> str:

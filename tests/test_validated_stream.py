@@ -44,7 +44,14 @@ def _assert_same(files: list[RawFile], table: str, day: dt.date) -> int:
 
 def _simulated_files(lake: Lake, table: str, day: dt.date) -> list[RawFile]:
     return [
-        RawFile(lake.raw_relpath(p), f, SENSOR, lambda p=p: lake.read_raw_bytes(p))
+        # streamed from the open file, as the asset reads it
+        RawFile(
+            lake.raw_relpath(p),
+            f,
+            SENSOR,
+            lambda p=p: lake.read_raw_bytes(p),
+            lambda p=p: lake.open_raw(p),
+        )
         for f in (day, day + dt.timedelta(days=1))
         for p in lake.raw_files(SENSOR, f)
         if log_table(posixpath.basename(p)) == table

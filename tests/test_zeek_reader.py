@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import polars as pl
@@ -279,6 +280,10 @@ def test_a_file_read_in_pieces_gives_the_records_of_reading_it_whole(case, piece
     assert records == whole_records
     assert found.equals(whole_found)
     assert lines.equals(whole_lines)
+    # streamed from an open file, read `piece` bytes at a time: the same again
+    streamed = _lines_of(iter_zeek(io.BytesIO(data), piece_bytes=piece))
+    assert streamed[2] == whole_records
+    assert streamed[1].equals(whole_found) and streamed[0].equals(whole_lines)
     # and typed alike, whichever piece a value that is not a number fell in
     hinted = list(iter_zeek(data, numeric=ZEEK_FIELDS["conn"], piece_bytes=piece))
     whole_typed = [convert(s, ZEEK_FIELDS["conn"], REQUIRED_FIELDS["conn"]) for s in

@@ -111,23 +111,31 @@ def duplicate_rows(
         raw_file = files[file_no]  # type: ignore[index]
         # read again a piece at a time, as it was first read; line numbers are the file's own
         wanted = in_file.get_column(LINE).implode()
-        for read in iter_zeek(raw_file.load(), fields, piece_bytes=piece_bytes()):
-            for seg in read.segments:
-                lines = seg.frame.filter(pl.col(LINE).is_in(wanted))
-                if lines.height == 0:
-                    continue
-                text = pl.DataFrame({LINE: lines[LINE], "raw": seg.raw_text(lines)})
-                out.append(
-                    in_file.join(text, on=LINE, how="inner").select(
-                        pl.lit("duplicate").alias("reason"),
-                        pl.format("uid {} already seen in this partition", "uid").alias("detail"),
-                        pl.lit(raw_file.source_file).alias("source_file"),
-                        pl.col(LINE).alias("line_number"),
-                        "raw",
-                        pl.lit(raw_file.sensor).alias("sensor"),
-                    )
-                )
+        stored = raw_file.stored()
+        try:
+            for read in iter_zeek(stored, fields, piece_bytes=piece_bytes()):
+                for seg in read.segments:
+                    lines = seg.frame.filter(pl.col(LINE).is_in(wanted))
+                    if lines.height:
+                        out.append(_duplicate_entries(in_file, seg, lines, raw_file))
+        finally:
+            if not isinstance(stored, bytes):
+                stored.close()
     return pl.concat(out, how="vertical_relaxed")
+
+
+def _duplicate_entries(
+    in_file: pl.DataFrame, seg: Segment, lines: pl.DataFrame, raw_file: RawFile
+) -> pl.DataFrame:
+    text = pl.DataFrame({LINE: lines[LINE], "raw": seg.raw_text(lines)})
+    return in_file.join(text, on=LINE, how="inner").select(
+        pl.lit("duplicate").alias("reason"),
+        pl.format("uid {} already seen in this partition", "uid").alias("detail"),
+        pl.lit(raw_file.source_file).alias("source_file"),
+        pl.col(LINE).alias("line_number"),
+        "raw",
+        pl.lit(raw_file.sensor).alias("sensor"),
+    )
 
 
 def quarantine_rows(

@@ -39,7 +39,7 @@ def collect_raw_inputs(
             listing = list_folder(lake, sensor, folder_day)
             if offset < 0:  # an earlier folder: only its un-rotated logs can hold day's records
                 out.files += [
-                    RawFile(lake.raw_relpath(p), folder_day, sensor, _loader(lake, p))
+                    RawFile(lake.raw_relpath(p), folder_day, sensor, *_loaders(lake, p))
                     for p in listing.files
                     if classify(p)[0] == table and not is_rotated(p)
                 ]
@@ -49,7 +49,7 @@ def collect_raw_inputs(
                 rel = lake.raw_relpath(path)
                 log, why = classify(path)
                 if log == table:
-                    out.files.append(RawFile(rel, folder_day, sensor, _loader(lake, path)))
+                    out.files.append(RawFile(rel, folder_day, sensor, *_loaders(lake, path)))
                 elif log is None:
                     if why and (_stem(path) == table or _stem(path) not in TABLES):
                         out.skipped[rel] = why
@@ -64,8 +64,8 @@ def collect_raw_files(
     return collect_raw_inputs(lake, table, day, lateness_days, unrotated_days).files
 
 
-def _loader(lake: Lake, path: str):
-    return functools.partial(lake.read_raw_bytes, path)
+def _loaders(lake: Lake, path: str):
+    return functools.partial(lake.read_raw_bytes, path), functools.partial(lake.open_raw, path)
 
 
 def _stem(path: str) -> str:

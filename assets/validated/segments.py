@@ -113,7 +113,11 @@ def piece_bytes(budget: int | None = None) -> int:
 
 
 def _file_pieces(raw_file: RawFile, numeric: Mapping[str, str], size: int) -> Iterator[ZeekRead]:
-    return read_pieces(stream := _load_stream(raw_file, size), stream, numeric, size)
+    stream = _load_stream(raw_file, size)
+    try:
+        yield from read_pieces(stream, stream, numeric, size)
+    finally:
+        stream.close()
 
 
 def _load_stream(raw_file: RawFile, size: int) -> InflateStream:
@@ -121,7 +125,7 @@ def _load_stream(raw_file: RawFile, size: int) -> InflateStream:
     permission, gone since it was listed) is one `unreadable_file` entry naming it, and the
     day goes on."""
     try:
-        stored = raw_file.load()
+        stored = raw_file.stored()
     except OSError as e:
         if not _about_the_file(e):
             raise  # storage trouble (after the lake's retries): fail, never drop the file

@@ -14,6 +14,7 @@ always part of the line end.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import BinaryIO
 
 import polars as pl
 
@@ -36,13 +37,14 @@ def read_zeek(
 
 
 def iter_zeek(
-    stored: bytes,
+    stored: bytes | BinaryIO,
     numeric: Mapping[str, str] | None = None,
     gzip_expected: bool = False,
     piece_bytes: int | None = None,
 ) -> Iterator[ZeekRead]:
     """The file's ZeekReads, one per piece of about `piece_bytes` inflated bytes of whole
-    lines (None: one piece, the whole file)."""
+    lines (None: one piece, the whole file); `stored`: its bytes, or a binary file open on
+    them, read a chunk at a time (the caller closes it)."""
     stream = InflateStream(stored, gzip_expected, plain_block=piece_bytes)
     del stored
     return read_pieces(stream, stream, numeric, piece_bytes)
