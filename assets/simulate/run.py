@@ -101,13 +101,20 @@ class _Writer:
             if df is None or df.height == 0:
                 continue
             if boundary_us is None:
-                ready, self.pending[log] = df, None
+                ready, self.pending[log] = df.lazy(), None
             else:
-                ready = df.filter(pl.col("_end") < boundary_us)
+                ready = df.lazy().filter(pl.col("_end") < boundary_us)
                 self.pending[log] = df.filter(pl.col("_end") >= boundary_us)
+            del df  # the ready records are held once, sorted
+            ready = (
+                ready.with_columns(_hour=pl.col("_end") // HOUR_US * HOUR_US)
+                .sort(["_hour", "_end", "uid"])
+                .collect()
+            )
             if ready.height:
                 rng = np.random.default_rng([self.seed, 0x696E6A, self.flushes, li])
                 self._write(rng, log, ready)
+            del ready
         for (log, hour), f in list(self.open.items()):
             if boundary_us is None or hour + HOUR_US <= boundary_us:
                 self._close(log, hour, f)
@@ -115,9 +122,7 @@ class _Writer:
         self._drain(keep=len(self.futures) - behind)
 
     def _write(self, rng, log: str, ready: pl.DataFrame) -> None:
-        ready = ready.with_columns(_hour=pl.col("_end") // HOUR_US * HOUR_US).sort(
-            ["_hour", "_end", "uid"]
-        )
+        """`ready` is sorted by (_hour, _end, uid)."""
         self.rows[log] += ready.height
         self.truth.add_records(log, ready["ts"])
         lines = zeek_writer.render_lines(ready, log, self.fmt)

@@ -119,7 +119,14 @@ def render_lines(df: pl.DataFrame, log: str, fmt: str) -> pl.Series:
         expr = pl.lit("{") + body + pl.lit("}")
     else:
         raise ValueError(f"unknown format {fmt!r} (tsv or json)")
-    return df.select(expr.alias("line")).to_series()
+    expr = expr.alias("line")
+    # by pieces: each field's text is an intermediate column, so a whole frame at once would
+    # hold its every value as a string beside the lines
+    pieces = [df.slice(lo, RENDER_ROWS).select(expr) for lo in range(0, df.height, RENDER_ROWS)]
+    return pl.concat(pieces).to_series() if pieces else df.select(expr).to_series()
+
+
+RENDER_ROWS = 65_536
 
 
 def _stamp(us: int) -> str:
