@@ -1,8 +1,9 @@
 """`simulate`: write a scenario's raw Zeek logs and its ground truth into a lake's raw zone.
 
-Days are generated in slices of UTC hours (one slice per day at demo scale); every record is
-written into the hourly file of the hour it ends in, as Zeek does, so long connections that
-end after midnight land in the next day's 00:00-01:00 file with ts on the previous day.
+Days are generated in slices of UTC hours, or of minutes for big days (one slice per day at
+demo scale); every record is written into the hourly file of the hour it ends in, as Zeek
+does, so long connections that end after midnight land in the next day's 00:00-01:00 file
+with ts on the previous day. A file is appended to as its records end, slice after slice.
 """
 
 from __future__ import annotations
