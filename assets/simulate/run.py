@@ -105,7 +105,7 @@ class _Writer:
                 ready, self.pending[log] = df.lazy(), None
             else:
                 ready = df.lazy().filter(pl.col("_end") < boundary_us)
-                self.pending[log] = df.filter(pl.col("_end") >= boundary_us)
+                self.pending[log] = _compact(df.filter(pl.col("_end") >= boundary_us))
             del df  # the ready records are held once, sorted
             ready = (
                 ready.with_columns(_hour=pl.col("_end") // HOUR_US * HOUR_US)
@@ -210,6 +210,13 @@ class _Writer:
                     f.sink.close()
             for pool in self.pools.values():
                 pool.shutdown()
+
+
+def _compact(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` with its strings in buffers of their own. A filtered string column still points
+    into its source's buffers: the few records that wait for their end (hours, at most) would
+    otherwise keep every earlier slice's strings alive, a memory that grows with the day."""
+    return df.with_columns(pl.col(pl.String) + pl.lit(""))
 
 
 def _folder(hour_us: int) -> str:
