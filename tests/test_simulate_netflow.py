@@ -20,7 +20,7 @@ from assets.simulate.population import build_population
 from assets.simulate.run import simulate
 from assets.simulate.run_flows import simulate_flows
 from assets.simulate.scenario import load_scenario
-from assets.simulate.sessions import DayGenerator
+from assets.simulate.sessions import DayGenerator, DaySlice
 
 DAY = dt.date(2017, 5, 17)
 BOOT_MS = (DAY - dt.date(1970, 1, 1)).days * 86_400_000 - 86_400_000
@@ -30,7 +30,7 @@ BOOT_MS = (DAY - dt.date(1970, 1, 1)).days * 86_400_000 - 86_400_000
 def slice_conn():
     sc = load_scenario()
     pop = build_population(sc, 2017)
-    batch = DayGenerator(sc, pop, 2017, 600).generate(DAY, 0, 0, 24, last=True)
+    batch = DayGenerator(sc, pop, 2017, 600).generate(DAY, DaySlice(0, 0, 1440, long=True))
     return batch.conn, pop
 
 

@@ -31,15 +31,17 @@ class Batch:
     truth: pl.DataFrame
 
 
-def slice_records(gen, rng, day: dt.date, slice_no: int, s: dict, i: dict, p: PlantedDay) -> Batch:
+def slice_records(
+    gen, rng, day: dt.date, slice_no: int, base: np.uint64, s: dict, i: dict, p: PlantedDay
+) -> Batch:
     """The Zeek records (and their truth) of one slice's outbound `s`, inbound `i` and planted
-    `p` sessions; `gen` is the DayGenerator that drew them."""
+    `p` sessions; `gen` is the DayGenerator that drew them, `base` the slice's first uid
+    counter."""
     pop = gen.pop
     n_out, n_in = len(s["ts"]), len(i["ts"])
     dns_rows = np.flatnonzero(s["dns"])
     n_dns = len(dns_rows)
     n_conn = n_out + n_in + n_dns
-    base = (np.uint64(day.toordinal()) << np.uint64(40)) | (np.uint64(slice_no) << np.uint64(34))
     uid = make_uids(rng, base + np.arange(n_conn, dtype=np.uint64))
     uid_out, uid_in, uid_dns = uid[:n_out], uid[n_out : n_out + n_in], uid[n_out + n_in :]
 

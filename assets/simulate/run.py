@@ -1,8 +1,9 @@
 """`simulate`: write a scenario's raw Zeek logs and its ground truth into a lake's raw zone.
 
-Days are generated in slices of UTC hours (one slice per day at demo scale); every record is
-written into the hourly file of the hour it ends in, as Zeek does, so long connections that
-end after midnight land in the next day's 00:00-01:00 file with ts on the previous day.
+Days are generated in slices of UTC hours, or of minutes for big days (one slice per day at
+demo scale); every record is written into the hourly file of the hour it ends in, as Zeek
+does, so long connections that end after midnight land in the next day's 00:00-01:00 file
+with ts on the previous day. A file is appended to as its records end, slice after slice.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ from assets.simulate import inject, zeek_writer
 from assets.simulate.ground_truth import TruthAccumulator, to_json
 from assets.simulate.population import Population, build_population
 from assets.simulate.scenario import Scenario, load_scenario
-from assets.simulate.sessions import EPOCH, US, DayGenerator
+from assets.simulate.sessions import EPOCH, US, DayGenerator, DaySlice
 from assets.simulate.suspect import truth_entries
 from assets.simulate.zeek_writer import HOUR_US, LOGS
 
-# Sessions generated at once: a big day is drawn in slices of hours (at most one hour), so
-# memory follows the busiest slice, never the day. Days of fewer sessions keep one slice, and
-# with it the records they have always had for a seed.
+# Sessions generated at once: a big day is drawn in slices of hours, or of minutes when an
+# hour holds more than this, so memory follows the slice, never the day. Days of fewer
+# sessions keep one slice, and with it the records they have always had for a seed; days cut
+# in at most 24 slices keep theirs too.
 MAX_SESSIONS_PER_SLICE = 250_000
-IN_FLIGHT_FILES = 4  # hourly files compressed and written behind the generation
 SLICES = (1, 2, 3, 4, 6, 8, 12, 24)
+SLICES_PER_HOUR = (2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)  # sub-hour slices start on a minute
 
 
 @dataclass
@@ -51,8 +53,26 @@ class SimulationSummary:
     folders: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _OpenFile:
+    """An hourly file being written: its compressor, the last line given to it so far and
+    whether it was drawn to end truncated."""
+
+    path: str
+    folder: str
+    out: zeek_writer.HourFile | None = None
+    sink: object = None
+    last_line: str = ""
+    truncated: bool = False
+
+
 class _Writer:
-    """Renders, injects, gzips and writes the ready records of each log, hour by hour."""
+    """Renders, injects, gzips and writes the ready records of each log, hour by hour.
+
+    A record is ready once the flush boundary has passed its end; everything ready at a
+    flush ends after what the previous flush wrote, so each hourly file is the lines of
+    successive flushes, appended in order, and is closed once the boundary passes the
+    hour's end. Each log has its own writer thread, so a file's pieces keep their order."""
 
     def __init__(self, lake, sensor, fmt, seed, inject_rate, truth: TruthAccumulator):
         self.lake, self.sensor, self.fmt = lake, sensor, fmt
@@ -63,7 +83,9 @@ class _Writer:
         self.files = 0
         self.folders: set[str] = set()
         self.flushes = 0
-        self.pool = ThreadPoolExecutor(max_workers=2)  # zlib and file I/O release the GIL
+        self.open: dict[tuple[str, int], _OpenFile] = {}
+        # zlib and file I/O release the GIL
+        self.pools = {log: ThreadPoolExecutor(max_workers=1) for log in LOGS}
         self.futures: list = []
 
     def add(self, log: str, df: pl.DataFrame) -> None:
@@ -71,26 +93,37 @@ class _Writer:
         self.pending[log] = df if prev is None else pl.concat([prev, df])
 
     def flush(self, boundary_us: int | None) -> None:
-        """Write every file whose hour ends at or before `boundary_us` (None: all)."""
+        """Write every record that ends before `boundary_us` and close the files whose hour
+        is then over (None: all)."""
         self.flushes += 1
+        behind = len(self.futures)
         for li, log in enumerate(LOGS):
             df = self.pending[log]
             if df is None or df.height == 0:
                 continue
             if boundary_us is None:
-                ready, self.pending[log] = df, None
+                ready, self.pending[log] = df.lazy(), None
             else:
-                ready = df.filter(pl.col("_end") < boundary_us)
-                self.pending[log] = df.filter(pl.col("_end") >= boundary_us)
+                ready = df.lazy().filter(pl.col("_end") < boundary_us)
+                self.pending[log] = _compact(df.filter(pl.col("_end") >= boundary_us))
+            del df  # the ready records are held once, sorted
+            ready = (
+                ready.with_columns(_hour=pl.col("_end") // HOUR_US * HOUR_US)
+                .sort(["_hour", "_end", "uid"])
+                .collect()
+            )
             if ready.height:
                 rng = np.random.default_rng([self.seed, 0x696E6A, self.flushes, li])
                 self._write(rng, log, ready)
-        self._drain(keep=IN_FLIGHT_FILES)
+            del ready
+        for (log, hour), f in list(self.open.items()):
+            if boundary_us is None or hour + HOUR_US <= boundary_us:
+                self._close(log, hour, f)
+        # the files of one flush are written behind the generation of the next slice
+        self._drain(keep=len(self.futures) - behind)
 
     def _write(self, rng, log: str, ready: pl.DataFrame) -> None:
-        ready = ready.with_columns(_hour=pl.col("_end") // HOUR_US * HOUR_US).sort(
-            ["_hour", "_end", "uid"]
-        )
+        """`ready` is sorted by (_hour, _end, uid)."""
         self.rows[log] += ready.height
         self.truth.add_records(log, ready["ts"])
         lines = zeek_writer.render_lines(ready, log, self.fmt)
@@ -114,40 +147,76 @@ class _Writer:
         ends = np.r_[starts[1:], len(hour_col)]
         line_col = frame.get_column("line")
         del frame
+        # drawn for every hour of the flush (a file's draw is its first flush's)
         cut = rng.random(len(starts)) < self.rate if self.rate > 0 else np.zeros(len(starts), bool)
         for lo, hi, truncated in zip(starts.tolist(), ends.tolist(), cut, strict=True):
             hour, n = int(hour_col[lo]), hi - lo
-            lines = line_col.slice(lo, n)
-            folder, name = zeek_writer.file_name(log, hour)
-            tail = ""
-            if truncated:
-                tail = inject.truncated_tail(lines[n - 1])
-                self.truth.add_injected(folder, log, "truncated_line")
-            self.truth.add_folder(folder, log, n + int(truncated))
-            path = self.lake.raw_path("zeek", self.sensor, folder, name)
-            if folder not in self.folders:
-                self.lake.raw_fs.makedirs(posixpath.dirname(path), exist_ok=True)
-                self.folders.add(folder)
-            self.files += 1
-            self.futures.append(
-                self.pool.submit(self._put, path, log, hour, lines, tail, bool(truncated))
-            )
-        for r in [*reasons, *(["truncated_line"] * int(cut.sum()))]:
+            f = self.open.get((log, hour))
+            if f is None:
+                f = self._open(log, hour, bool(truncated))
+            f.last_line = line_col[hi - 1]
+            self.truth.add_folder(f.folder, log, n)
+            self._submit(log, f, "add", line_col.slice(lo, n))
+        for r in reasons:
             self.injected[r] = self.injected.get(r, 0) + 1
 
-    def _put(
-        self, path: str, log: str, hour: int, lines: pl.Series, tail: str, truncated: bool
-    ) -> None:
-        data = zeek_writer.stream_file_bytes(log, self.fmt, hour, lines, tail, truncated)
-        self.lake.raw_fs.pipe_file(path, data)
+    def _open(self, log: str, hour: int, truncated: bool) -> _OpenFile:
+        folder, name = zeek_writer.file_name(log, hour)
+        path = self.lake.raw_path("zeek", self.sensor, folder, name)
+        if folder not in self.folders:
+            self.lake.raw_fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            self.folders.add(folder)
+        if truncated:
+            self.truth.add_injected(folder, log, "truncated_line")
+            self.injected["truncated_line"] = self.injected.get("truncated_line", 0) + 1
+        self.files += 1
+        f = self.open[(log, hour)] = _OpenFile(path, folder, truncated=truncated)
+        self._submit(log, f, "open", hour)
+        return f
+
+    def _close(self, log: str, hour: int, f: _OpenFile) -> None:
+        del self.open[(log, hour)]
+        tail = ""
+        if f.truncated:
+            tail = inject.truncated_tail(f.last_line)
+            self.truth.add_folder(f.folder, log, 1)
+        self._submit(log, f, "close", tail)
+
+    def _submit(self, log: str, f: _OpenFile, what: str, arg) -> None:
+        self.futures.append(self.pools[log].submit(self._run, log, f, what, arg))
+
+    def _run(self, log: str, f: _OpenFile, what: str, arg) -> None:
+        """One step of a file, on its log's thread."""
+        if what == "open":
+            f.sink = self.lake.raw_fs.open(f.path, "wb")
+            f.out = zeek_writer.HourFile(log, self.fmt, arg, f.sink)
+        elif what == "add":
+            f.out.add(arg)
+        else:
+            f.out.finish(arg, f.truncated)
+            f.sink.close()
+            f.out = f.sink = None
 
     def _drain(self, keep: int = 0) -> None:
         while len(self.futures) > keep:
             self.futures.pop(0).result()
 
     def close(self) -> None:
-        self._drain()
-        self.pool.shutdown()
+        try:
+            self._drain()
+        finally:
+            for f in self.open.values():
+                if f.sink is not None:
+                    f.sink.close()
+            for pool in self.pools.values():
+                pool.shutdown()
+
+
+def _compact(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` with its strings in buffers of their own. A filtered string column still points
+    into its source's buffers: the few records that wait for their end (hours, at most) would
+    otherwise keep every earlier slice's strings alive, a memory that grows with the day."""
+    return df.with_columns(pl.col(pl.String) + pl.lit(""))
 
 
 def _folder(hour_us: int) -> str:
@@ -190,11 +259,26 @@ class SimulationPlan:
         }
 
 
-def slices_per_day(sessions_per_day: int) -> int:
-    for k in SLICES:
+def slices_per_day(sessions_per_day: int, whole_hours: bool = False) -> int:
+    """Slices a day is drawn in; `whole_hours`: never finer than an hour."""
+    options = SLICES if whole_hours else (*SLICES, *(24 * k for k in SLICES_PER_HOUR))
+    for k in options:
         if sessions_per_day / k <= MAX_SESSIONS_PER_SLICE:
             return k
-    return SLICES[-1]
+    return options[-1]
+
+
+def day_slices(sessions_per_day: int, whole_hours: bool = False) -> list[DaySlice]:
+    """The slices of a day, in order. The long connections (which run past midnight) are
+    drawn by the slice that starts the day's last hour, or by the last slice if slices
+    are longer: they start within that hour or slice."""
+    k = slices_per_day(sessions_per_day, whole_hours)
+    step = 1440 // k
+    last_hour = min(23 * 60, 1440 - step)
+    return [
+        DaySlice(s, s * step, (s + 1) * step, long=s * step == last_hour, fine=k > 24)
+        for s in range(k)
+    ]
 
 
 def simulate(
@@ -222,19 +306,19 @@ def simulate(
     sc, start, end, spd, pop, gen = plan.sc, plan.start, plan.end, plan.spd, plan.pop, plan.gen
     truth = TruthAccumulator(sc)
     writer = _Writer(lake, sensor, fmt, seed, inject_rate, truth)
-    k = slices_per_day(spd)
-    step = 24 // k
+    slices = day_slices(spd)
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     planted_counts: dict[tuple[bool, int, str], int] = {}
     try:
         for di, day in enumerate(days):
             day_us = (day - EPOCH).days * 86_400 * US
-            for s in range(k):
-                batch = gen.generate(day, s, s * step, (s + 1) * step, last=s == k - 1)
+            for sl in slices:
+                batch = gen.generate(day, sl)
                 truth.add_sessions(batch.truth)
                 for log in LOGS:
                     writer.add(log, getattr(batch, log))
-                writer.flush(day_us + (s + 1) * step * HOUR_US)
+                del batch
+                writer.flush(day_us + sl.minute_hi * 60 * US)
             planted_counts.update(plan.planted_counts(day))
             if progress:
                 progress(di + 1, len(days))

@@ -24,7 +24,7 @@ from assets.simulate.collector import collect_hour
 from assets.simulate.flow_export import ACTIVE_TIMEOUT_S, FLOW_COLUMNS, border_flows, ip_ints
 from assets.simulate.ground_truth import TruthAccumulator, to_json
 from assets.simulate.netflow_v9 import ExportState, packets
-from assets.simulate.run import SimulationPlan, slices_per_day
+from assets.simulate.run import SimulationPlan, day_slices
 from assets.simulate.sessions import EPOCH, US
 from assets.simulate.suspect import truth_entries
 
@@ -121,21 +121,20 @@ def simulate_flows(
     # the router booted a day before the first exported flow
     boot_ms = ((start - EPOCH).days - 1) * 86_400_000
     out = _HourlyExporter(lake, exporter, sampling, boot_ms, truth)
-    k = slices_per_day(spd)
-    step = 24 // k
+    slices = day_slices(spd, whole_hours=True)  # the exporter holds flows by whole hours
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     planted_counts: dict[tuple[bool, int, str], int] = {}
     connections = 0
     for di, day in enumerate(days):
         day_us = (day - EPOCH).days * 86_400 * US
-        for s in range(k):
-            batch = gen.generate(day, s, s * step, (s + 1) * step, last=s == k - 1)
+        for sl in slices:
+            batch = gen.generate(day, sl)
             truth.add_sessions(batch.truth)
-            rng = np.random.default_rng([seed, 0x666C6F77, day.toordinal(), s])
+            rng = np.random.default_rng([seed, 0x666C6F77, day.toordinal(), sl.no])
             flows = border_flows(batch.conn, pop.local_nets, sampling=sampling, rng=rng)
             connections += _crossing(batch.conn, pop)
             out.add(flows)
-            out.flush((day_us + (s + 1) * step * 3600 * US) // 1000)
+            out.flush((day_us + sl.minute_hi * 60 * US) // 1000)
         planted_counts.update(plan.planted_counts(day))
         if progress:
             progress(di + 1, len(days))

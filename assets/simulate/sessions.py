@@ -10,6 +10,7 @@ them. Each log frame carries `_end` (when Zeek writes the record: the connection
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -21,7 +22,7 @@ from assets.simulate.suspect import PlantedDay, planted_sessions
 from assets.simulate.zeek_frames import DAY_US, EPOCH, US, make_uids
 
 # the clock and uids, for the simulator's other modules
-__all__ = ["DAY_US", "EPOCH", "US", "Batch", "DayGenerator", "make_uids"]
+__all__ = ["DAY_US", "EPOCH", "US", "Batch", "DayGenerator", "DaySlice", "make_uids"]
 
 MAX_DURATION_S = 6 * 3600  # keeps every record within the one-day lateness window
 
@@ -37,6 +38,26 @@ def _pick(rng, cum: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Categorical draw per row from per-row cumulative probabilities cum[idx]."""
     u = rng.random(len(idx))[:, None]
     return (u >= cum[idx]).sum(axis=1)
+
+
+@dataclass(frozen=True)
+class DaySlice:
+    """Minutes [minute_lo, minute_hi) of a UTC day, drawn at once. `long`: the slice that also
+    draws the day's connections running past midnight. `fine`: the day is cut finer than hours,
+    so its slice numbers take more of the uid counter's bits (see `uid_base`)."""
+
+    no: int
+    minute_lo: int
+    minute_hi: int
+    long: bool
+    fine: bool = False
+
+    def uid_base(self, day: dt.date) -> np.uint64:
+        """Where this slice's uid counters start: unique across the slices of a day."""
+        shift = 28 if self.fine else 34  # 11 bits of slice number below the day's bits at 40
+        return (np.uint64(day.toordinal()) << np.uint64(40)) | (
+            np.uint64(self.no) << np.uint64(shift)
+        )
 
 
 class DayGenerator:
@@ -135,11 +156,9 @@ class DayGenerator:
         return p / p.sum()
 
     # ---- one slice ----------------------------------------------------------------------------
-    def generate(
-        self, day: dt.date, slice_no: int, hour_lo: int, hour_hi: int, last: bool
-    ) -> Batch:
-        rng = np.random.default_rng([self.seed, day.toordinal(), slice_no])
-        mins = self.minutes(day)[hour_lo * 60 : hour_hi * 60]
+    def generate(self, day: dt.date, sl: DaySlice) -> Batch:
+        rng = np.random.default_rng([self.seed, day.toordinal(), sl.no])
+        mins = self.minutes(day)[sl.minute_lo : sl.minute_hi]
         expected = mins["expected"].to_numpy()
         n = int(round(expected.sum()))
         m = rng.choice(len(mins), n, p=expected / expected.sum()) if n else np.empty(0, int)
@@ -152,15 +171,15 @@ class DayGenerator:
         out_rows = np.flatnonzero(~inbound)
 
         s = self._outbound(rng, ts[out_rows], local_date[out_rows])
-        if last and self.spd > 0 and self.sc.long_connections_per_day and len(self.long_idx):
-            s = _concat(s, self._long(rng, day, hour_lo))
+        if sl.long and self.spd > 0 and self.sc.long_connections_per_day and len(self.long_idx):
+            s = _concat(s, self._long(rng, day, sl.minute_lo))
         i = self._inbound(rng, ts[inbound])
         planted = self.planted_day(day)
         day0 = (day - EPOCH).days * DAY_US
-        in_slice = (planted.ts >= day0 + hour_lo * 3600 * US) & (
-            planted.ts < day0 + hour_hi * 3600 * US
+        in_slice = (planted.ts >= day0 + sl.minute_lo * 60 * US) & (
+            planted.ts < day0 + sl.minute_hi * 60 * US
         )
-        return self._records(rng, day, slice_no, s, i, planted.select(np.flatnonzero(in_slice)))
+        return self._records(rng, day, sl, s, i, planted.select(np.flatnonzero(in_slice)))
 
     def _outbound(self, rng, ts: np.ndarray, local_date: np.ndarray) -> dict:
         n = len(ts)
@@ -173,12 +192,14 @@ class DayGenerator:
         dur = np.clip(_lognormal(rng, self.duration, svc), 0.005, MAX_DURATION_S)
         return self._shape(rng, ts, svc, kind, transport, dur)
 
-    def _long(self, rng, day: dt.date, hour_lo: int) -> dict:
-        """Sessions that run past midnight: logged in the next day's first hourly file."""
+    def _long(self, rng, day: dt.date, minute_lo: int) -> dict:
+        """Sessions that run past midnight: logged in the next day's first hourly file. They
+        start after `minute_lo`, and may start after the slice's end: a record is only ever
+        written once its end has passed."""
         k = self.sc.long_connections_per_day
         next_midnight = ((day - EPOCH).days + 1) * DAY_US
         end = next_midnight + rng.integers(5 * 60 * US, 55 * 60 * US, k)
-        lo = np.maximum(end - 5 * 3600 * US, (day - EPOCH).days * DAY_US + hour_lo * 3600 * US + US)
+        lo = np.maximum(end - 5 * 3600 * US, (day - EPOCH).days * DAY_US + minute_lo * 60 * US + US)
         ts = rng.integers(lo, next_midnight - 60 * US)
         svc = self.long_idx[rng.integers(0, len(self.long_idx), k)]
         kind = np.zeros(k, np.int64)
@@ -278,8 +299,8 @@ class DayGenerator:
             "resp_b": rng.lognormal(np.log(40000), 1.2, n).astype(np.int64),
         }
 
-    def _records(self, rng, day: dt.date, slice_no: int, s: dict, i: dict, p: PlantedDay) -> Batch:
-        return slice_records(self, rng, day, slice_no, s, i, p)
+    def _records(self, rng, day: dt.date, sl: DaySlice, s: dict, i: dict, p: PlantedDay) -> Batch:
+        return slice_records(self, rng, day, sl.no, sl.uid_base(day), s, i, p)
 
 
 def _concat(a: dict, b: dict) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import io
 import zlib
 
 import polars as pl
@@ -118,7 +119,14 @@ def render_lines(df: pl.DataFrame, log: str, fmt: str) -> pl.Series:
         expr = pl.lit("{") + body + pl.lit("}")
     else:
         raise ValueError(f"unknown format {fmt!r} (tsv or json)")
-    return df.select(expr.alias("line")).to_series()
+    expr = expr.alias("line")
+    # by pieces: each field's text is an intermediate column, so a whole frame at once would
+    # hold its every value as a string beside the lines
+    pieces = [df.slice(lo, RENDER_ROWS).select(expr) for lo in range(0, df.height, RENDER_ROWS)]
+    return pl.concat(pieces).to_series() if pieces else df.select(expr).to_series()
+
+
+RENDER_ROWS = 65_536
 
 
 def _stamp(us: int) -> str:
@@ -149,24 +157,46 @@ def file_bytes(log: str, fmt: str, hour_us: int, body: str, truncated: bool = Fa
 STREAM_LINES = 65_536
 
 
+class HourFile:
+    """One hourly file compressed as its lines arrive, in any number of pieces, into `sink`
+    (a binary file object): the bytes of `file_bytes` (one zlib stream, mtime 0, which does
+    not depend on how the input is cut) without the file's text ever held whole."""
+
+    def __init__(self, log: str, fmt: str, hour_us: int, sink):
+        self.log, self.fmt, self.hour, self.sink = log, fmt, hour_us, sink
+        self.gz = zlib.compressobj(1, zlib.DEFLATED, 31)  # what gzip.compress(level 1) runs
+        if fmt == "tsv":
+            self._put(header(log, hour_us))
+
+    def _put(self, text: str) -> None:
+        data = self.gz.compress(text.encode())
+        if data:
+            self.sink.write(data)
+
+    def add(self, lines: pl.Series) -> None:
+        """`lines`, each without its newline."""
+        for lo in range(0, lines.len(), STREAM_LINES):
+            self._put("\n".join(lines.slice(lo, STREAM_LINES).to_list()) + "\n")
+
+    def finish(self, tail: str = "", truncated: bool = False) -> None:
+        """End with `tail`; `truncated`: the writer died mid-line (no #close)."""
+        end = tail
+        if self.fmt == "tsv" and not truncated:
+            end += f"#close\t{_stamp(self.hour + HOUR_US)}\n"
+        self._put(end)
+        self.sink.write(self.gz.flush())
+
+
 def stream_file_bytes(
     log: str, fmt: str, hour_us: int, lines: pl.Series, tail: str = "", truncated: bool = False
 ) -> bytes:
     """`file_bytes` of `lines` (each without its newline) followed by `tail`, compressed piece
-    by piece: the same bytes (one zlib stream, mtime 0) without the file's text held whole."""
-    gz = zlib.compressobj(1, zlib.DEFLATED, 31)  # what gzip.compress(level 1, mtime 0) runs
-    out = []
-    if fmt == "tsv":
-        out.append(gz.compress(header(log, hour_us).encode()))
-    for lo in range(0, lines.len(), STREAM_LINES):
-        piece = lines.slice(lo, STREAM_LINES)
-        out.append(gz.compress(("\n".join(piece.to_list()) + "\n").encode()))
-    end = tail
-    if fmt == "tsv" and not truncated:
-        end += f"#close\t{_stamp(hour_us + HOUR_US)}\n"
-    out.append(gz.compress(end.encode()))
-    out.append(gz.flush())
-    return b"".join(out)
+    by piece."""
+    sink = io.BytesIO()
+    f = HourFile(log, fmt, hour_us, sink)
+    f.add(lines)
+    f.finish(tail, truncated)
+    return sink.getvalue()
 
 
 def file_name(log: str, hour_us: int) -> tuple[str, str]:
