@@ -53,7 +53,8 @@ def cert_by_uid(ssl: pl.DataFrame) -> pl.DataFrame:
     frame = cert_subjects(ssl).sort("ts", maintain_order=True)
     frame = frame.unique(subset="uid", keep="first", maintain_order=True).select("uid", "subject")
     subjects = frame.select("subject").unique()
-    subjects = subjects.with_columns(subject_fields(pl.col("subject")))
+    # (the lookups keep subjects as categorical codes)
+    subjects = subjects.with_columns(subject_fields(pl.col("subject").cast(pl.String)))
     return frame.join(subjects, on="subject", how="left").select("uid", *CERT_COLUMNS)
 
 

@@ -22,7 +22,7 @@ from assets.categorised.hostnames import (
     normalised_column,
     sni_rows,
 )
-from assets.categorised.uid_lookup import UidLookup, first_per_key, key_hashes
+from assets.categorised.uid_lookup import PairSet, UidLookup, first_per_key, key_hashes
 
 
 def _first_by(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
@@ -37,6 +37,12 @@ def resolved_pairs(dns: pl.DataFrame) -> pl.DataFrame:
     pairs = dns.select(orig_h=pl.col("id_orig_h"), query=pl.col("query")).unique()
     pairs = normalised_column(pairs, "query", "_ascii").select("orig_h", "_ascii").drop_nulls()
     return pairs.unique()
+
+
+def resolved_hashes(dns: pl.DataFrame) -> pl.DataFrame:
+    """`resolved_pairs` as the two hashes a pair (`PairSet`), distinct."""
+    pairs = resolved_pairs(dns)
+    return pairs.select(PairSet.hashes(pl.col("orig_h"), pl.col("_ascii"))).unique()
 
 
 @dataclass
@@ -71,7 +77,7 @@ class DayLookups:
     # client, ip, dns_ts, dns_name, ttl; sorted by dns_ts, dns_name: the whole day's, or the
     # window read from the lake as the connections advance
     answers: pl.DataFrame | AnswerWindow
-    resolved: pl.DataFrame  # orig_h, _ascii, _resolved
+    resolved: PairSet  # (orig_h, _ascii): this client resolved this name
     names: NameCache = field(default_factory=NameCache)
 
     @classmethod
@@ -103,7 +109,11 @@ class DayLookups:
 class LookupBuilder:
     """Accumulates the reduced forms of ssl, http and dns chunks (any order of chunks of one
     table is fine as long as it is the table's row order). `answers=False`: the dns chunks
-    give only the resolved pairs (the answers come from an `AnswerWindow`)."""
+    give only the resolved pairs (the answers come from an `AnswerWindow`).
+
+    The chunks' partial frames are reduced again together whenever they have grown past
+    the last reduction's rows (first per key of the firsts so far, distinct pairs): the same
+    result as one reduction at the end, without holding every chunk's partial at once."""
 
     def __init__(self, answers: bool = True):
         self._with_answers = answers
@@ -115,16 +125,21 @@ class LookupBuilder:
 
     def add_ssl(self, ssl: pl.DataFrame) -> None:
         self._sni.append(_hashed_firsts(sni_rows(ssl), "sni"))
-        subjects = cert_subjects(ssl)
+        self._sni = _reduced(self._sni, lambda f: first_per_key(f, "ts", "sni"))
+        # subjects repeat (a site's certificate): a categorical code each, not its text
+        subjects = cert_subjects(ssl).with_columns(pl.col("subject").cast(pl.Categorical))
         self._certs.append(_first_by(subjects, ["uid"]))
+        self._certs = _reduced(self._certs, lambda f: _first_by(f, ["uid"]))
 
     def add_http(self, http: pl.DataFrame) -> None:
         self._http.append(_hashed_firsts(http_host_rows(http), "http_host"))
+        self._http = _reduced(self._http, lambda f: first_per_key(f, "ts", "http_host"))
 
     def add_dns(self, dns: pl.DataFrame) -> None:
         if self._with_answers:
             self._answers.append(chunk_answers(dns))
-        self._resolved.append(resolved_pairs(dns))
+        self._resolved.append(resolved_hashes(dns))
+        self._resolved = _reduced(self._resolved, pl.DataFrame.unique)
 
     def build(self) -> DayLookups:
         # the first row of a key over the day is the first among each chunk's first rows
@@ -134,13 +149,17 @@ class LookupBuilder:
         )
         certs = cert_by_uid(_concat(self._certs, cert_subjects(_EMPTY_SSL)))
         answers = ordered_answers(self._answers, _EMPTY_ANSWERS)
-        resolved = (
-            _concat(self._resolved, resolved_pairs(_EMPTY_DNS))
-            .unique()
-            .with_columns(_resolved=pl.lit(True))
-        )
+        resolved = PairSet(_concat(self._resolved, resolved_hashes(_EMPTY_DNS)))
         self.__init__(self._with_answers)  # the partial frames are no longer needed
         return DayLookups(sni, http, certs, answers, resolved)
+
+
+def _reduced(parts: list[pl.DataFrame], reduce) -> list[pl.DataFrame]:
+    """`parts` (the first the reduction so far), reduced into one frame once the later parts
+    hold more rows than the first: each row is reduced a bounded number of times."""
+    if len(parts) < 2 or sum(p.height for p in parts[1:]) <= max(parts[0].height, 100_000):
+        return parts
+    return [reduce(pl.concat(parts, how="vertical_relaxed"))]
 
 
 def _hashed_firsts(rows: pl.DataFrame, col: str) -> pl.DataFrame:

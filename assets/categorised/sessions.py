@@ -193,8 +193,7 @@ def categorise_chunk(
         _ascii=pl.col("ascii_hostname")
     )
     # did this client resolve this name through DNS? (Tor relay names never are)
-    out = out.join(lookups.resolved, on=["orig_h", "_ascii"], how="left", maintain_order="left")
-    out = out.with_columns(pl.col("_resolved").fill_null(False))
+    out = out.with_columns(lookups.resolved.contains(out, "orig_h", "_ascii"))
     out = classify(out, reference.taxonomy, reference.category_lists)
     out = out.with_columns(
         remote_country=countries(out, "remote_ip", reference.geo),
