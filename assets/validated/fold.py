@@ -14,10 +14,9 @@ from assets.validated.raw_file import _FILE, RawFile
 from assets.validated.schemas import (
     QUARANTINE_SCHEMA,
 )
-from assets.validated.segments import piece_bytes
+from assets.validated.segments import file_pieces, piece_bytes
 from assets.zeek.convert import REASON, explain
 from assets.zeek.names import is_rotated
-from assets.zeek.reader import iter_zeek
 from assets.zeek.records import LINE, Segment
 
 
@@ -111,16 +110,11 @@ def duplicate_rows(
         raw_file = files[file_no]  # type: ignore[index]
         # read again a piece at a time, as it was first read; line numbers are the file's own
         wanted = in_file.get_column(LINE).implode()
-        stored = raw_file.stored()
-        try:
-            for read in iter_zeek(stored, fields, piece_bytes=piece_bytes()):
-                for seg in read.segments:
-                    lines = seg.frame.filter(pl.col(LINE).is_in(wanted))
-                    if lines.height:
-                        out.append(_duplicate_entries(in_file, seg, lines, raw_file))
-        finally:
-            if not isinstance(stored, bytes):
-                stored.close()
+        for read in file_pieces(raw_file, fields, piece_bytes()):
+            for seg in read.segments:
+                lines = seg.frame.filter(pl.col(LINE).is_in(wanted))
+                if lines.height:
+                    out.append(_duplicate_entries(in_file, seg, lines, raw_file))
     return pl.concat(out, how="vertical_relaxed")
 
 

@@ -81,7 +81,7 @@ def read_ahead(
     def top_up() -> None:
         while upcoming and len(ahead) < n and (len(ahead) < 2 or rss_bytes() < ahead_limit):
             raw_file = upcoming.popleft()
-            ahead.append(_Prefetch(pool, lambda f=raw_file: _file_pieces(f, numeric, size)))
+            ahead.append(_Prefetch(pool, lambda f=raw_file: file_pieces(f, numeric, size)))
 
     try:
         top_up()
@@ -112,10 +112,12 @@ def piece_bytes(budget: int | None = None) -> int:
     return max(1 << 20, budget_bytes(budget) // 192)
 
 
-def _file_pieces(raw_file: RawFile, numeric: Mapping[str, str], size: int) -> Iterator[ZeekRead]:
+def file_pieces(raw_file: RawFile, numeric: Mapping[str, str], size: int) -> Iterator[ZeekRead]:
+    """The raw file's reads, a piece of about `size` inflated bytes at a time, streamed from
+    its open file (closed when the pieces end or are given up)."""
     stream = _load_stream(raw_file, size)
     try:
-        yield from read_pieces(stream, stream, numeric, size)
+        yield from read_pieces(stream, numeric, size)
     finally:
         stream.close()
 

@@ -20,7 +20,7 @@ import polars as pl
 
 from assets.zeek.escapes import text_of
 from assets.zeek.header import Header
-from assets.zeek.inflate import InflateStream, inflate
+from assets.zeek.inflate import InflateStream
 from assets.zeek.jsonlog import read_json
 from assets.zeek.records import ZeekRead, problems
 from assets.zeek.tsv import read_tsv_piece
@@ -30,10 +30,7 @@ def read_zeek(
     stored: bytes, numeric: Mapping[str, str] | None = None, gzip_expected: bool = False
 ) -> ZeekRead:
     """`numeric`: field -> Zeek type of fields the caller will type (TSV fast path hint)."""
-    inflated = inflate(stored, gzip_expected)
-    stream = InflateStream.failed(inflated.error, inflated.reason) if inflated.error else None
-    blocks = [inflated.data] if inflated.data else []
-    return _merged(read_pieces(blocks, stream, numeric, piece_bytes=None))
+    return _merged(iter_zeek(stored, numeric, gzip_expected, piece_bytes=None))
 
 
 def iter_zeek(
@@ -47,35 +44,32 @@ def iter_zeek(
     them, read a chunk at a time (the caller closes it)."""
     stream = InflateStream(stored, gzip_expected, plain_block=piece_bytes)
     del stored
-    return read_pieces(stream, stream, numeric, piece_bytes)
+    return read_pieces(stream, numeric, piece_bytes)
 
 
 def read_pieces(
-    blocks: Iterable[bytes],
-    stream: InflateStream | None,
-    numeric: Mapping[str, str] | None,
-    piece_bytes: int | None,
+    stream: InflateStream, numeric: Mapping[str, str] | None, piece_bytes: int | None
 ) -> Iterator[ZeekRead]:
-    """ZeekReads of inflated `blocks`, a piece of whole lines at a time; `stream` says, once
-    the blocks are spent, whether the stream broke off (None: it did not)."""
+    """ZeekReads of the stream's inflated bytes, a piece of whole lines at a time; once its
+    blocks are spent, the stream says whether it broke off."""
     header = Header()
     is_json: bool | None = None
     line = 1  # line number of the piece's first line
     held = b""  # leading lines that do not yet tell TSV from JSON (`#` lines only)
-    for body, tail in _line_pieces(blocks, piece_bytes):
+    for body, tail in _line_pieces(stream, piece_bytes):
         body = held + body if held else body
         # one-byte search first: memchr is ~40x faster than a two-byte search on a big piece
         if body.find(b"\r") >= 0 and b"\r\n" in body:
             body = body.replace(b"\r\n", b"\n")
         lines = body.count(b"\n")
-        error = stream.error if stream is not None and tail is not None else None
+        error = stream.error if tail is not None else None
         tail_problem = None
         tail_line = 0
         if tail is not None and (tail or error):
             tail_line = line + lines
         if error is not None:
             tail_problem = problems(
-                stream.reason,  # type: ignore[union-attr]
+                stream.reason,
                 [tail_line if tail else None],
                 [text_of(tail)],  # type: ignore[arg-type]
                 f"{error}; {max(tail_line - 1, 0)} complete lines before it were read",
